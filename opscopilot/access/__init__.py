@@ -1,0 +1,1 @@
+"""People and access: users, sites, API keys, roles and the audit log."""

@@ -1,0 +1,1 @@
+"""The FastAPI application: one router per domain, chat, health and the web page."""

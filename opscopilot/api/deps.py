@@ -1,0 +1,68 @@
+"""Annotated dependency aliases: the app state, a session per request, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscopilot.access.roles import Principal, Role
+from opscopilot.access.service import authenticate
+from opscopilot.api.state import AppState
+from opscopilot.core.errors import PermissionDenied, Unauthorized
+from opscopilot.core.settings import Settings
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.oc
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings_dep(state: State) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    # Services commit explicitly: the response never goes out before its data is durable.
+    async with state.db.sessions() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key: `opscopilot keys create`")
+
+
+async def get_principal(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
+    async with state.db.sessions() as session:
+        principal = await authenticate(session, raw_key=credentials.credentials)
+        await session.commit()
+    return principal
+
+
+def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.can(role):
+            raise PermissionDenied(f"this needs the {role} role; your key has {principal.role}")
+        return principal
+
+    return dependency
+
+
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Operator = Annotated[Principal, Depends(require("operator"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -1,0 +1,6 @@
+"""One router per domain; `ROUTERS` is the order they are mounted in."""
+
+ROUTERS: list[str] = [
+    "opscopilot.api.routers.health",
+    "opscopilot.api.routers.keys",
+]

@@ -1,0 +1,80 @@
+"""`opscopilot`: serve, worker, db, keys, version. Heavy imports stay inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from opscopilot.cli.db import app as db_app
+from opscopilot.cli.jobs import app as jobs_app
+from opscopilot.cli.keys import app as keys_app
+
+app = typer.Typer(
+    name="opscopilot",
+    help="Manufacturing operations copilot.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
+
+EXTRA_COMMAND_MODULES: list[str] = []
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from opscopilot import __version__
+
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Address to bind (default: settings api.host)."),
+    port: int = typer.Option(None, help="Port (default: settings api.port)."),
+    workers: int = typer.Option(
+        1, help="Processes; >1 needs a DATABASE_URL or shares the embedded one."
+    ),
+) -> None:
+    """Run the API, the web chat and (on the embedded default) an in-process worker."""
+    import uvicorn
+
+    from opscopilot.core.logging import configure_logging
+    from opscopilot.core.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        "opscopilot.api.app:app_from_env",
+        factory=True,
+        host=host or settings.api.host,
+        port=port or settings.api.port,
+        workers=workers,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.jobs.shutdown_timeout_s) + 5,
+    )
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(None, help="Jobs run at once (default: settings)."),
+) -> None:
+    """Run a job-queue worker: bulk forecasts, deliveries, inference jobs, schedules."""
+    import asyncio
+
+    from opscopilot.cli.runtime import run_worker
+
+    asyncio.run(run_worker(concurrency))
+
+
+def main() -> None:
+    import importlib
+
+    for module in EXTRA_COMMAND_MODULES:
+        importlib.import_module(module).register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Postgres job queue (procrastinate): its app, tasks and schedules."""

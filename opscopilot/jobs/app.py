@@ -1,0 +1,96 @@
+"""The procrastinate app, built in a factory; tasks live on blueprints registered here.
+
+Its tables live in the `jobs` schema (applied by our migrations), so every connection sets
+that search_path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import procrastinate
+
+from opscopilot.core.settings import Settings
+from opscopilot.jobs.maintenance import blueprint as maintenance_blueprint
+from opscopilot.jobs.runtime import JobsRuntime
+
+log = logging.getLogger(__name__)
+
+JOBS_SCHEMA = "jobs"
+BLUEPRINTS: list[procrastinate.Blueprint] = [maintenance_blueprint]
+
+
+def register_blueprint(blueprint: procrastinate.Blueprint) -> None:
+    """Domains add their tasks here (bulk forecasts, deliveries, inference, schedules).
+
+    Task names are explicit and dotted ("forecast.partition"); defer by name through
+    `app.configure_task(name).defer_async(...)`.
+    """
+    if blueprint not in BLUEPRINTS:
+        BLUEPRINTS.append(blueprint)
+
+
+def _load_domain_blueprints() -> None:
+    # Imported for their side effect of calling register_blueprint; absent ones are skipped.
+    import importlib
+
+    for module in ("opscopilot.jobs.tasks",):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def build_app(conninfo: str, settings: Settings, *, pool_max: int = 4) -> procrastinate.App:
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo,
+        kwargs={"options": f"-c search_path={JOBS_SCHEMA}"},
+        min_size=1,
+        max_size=pool_max,
+    )
+    app = procrastinate.App(connector=connector)
+    _load_domain_blueprints()
+    # Not add_tasks_from: it renames the blueprint's tasks in place, so a second app in the
+    # same process (tests) would see "ns:ns:task". Tasks bind to the newest app instead.
+    for bp in BLUEPRINTS:
+        for name, task in bp.tasks.items():
+            task.blueprint = app
+            app.tasks[name] = task
+    app.oc = JobsRuntime(settings=settings, url=conninfo)  # type: ignore[attr-defined]
+    # Schedules are settings (tests tick in seconds), so they are attached here, not at import.
+    app.periodic(cron=settings.jobs.retry_stalled_cron, periodic_id="retry-stalled")(
+        app.tasks["maint.retry_stalled_jobs"]
+    )
+    return app
+
+
+def worker_options(settings: Settings, *, in_process: bool = False) -> dict[str, Any]:
+    return {
+        "concurrency": settings.jobs.concurrency,
+        "update_heartbeat_interval": settings.jobs.heartbeat_s,
+        "stalled_worker_timeout": settings.jobs.stalled_after_s,
+        "shutdown_graceful_timeout": settings.jobs.shutdown_timeout_s,
+        "fetch_job_polling_interval": 1.0,
+        # The server process owns the signals; a standalone worker installs its own.
+        "install_signal_handlers": not in_process,
+        "name": "in-process" if in_process else "worker",
+    }
+
+
+async def queue_state(app: procrastinate.App) -> dict[str, int]:
+    """Counts of jobs by status, for health and metrics."""
+    rows = await app.connector.execute_query_all_async(
+        "SELECT status::text AS status, count(*) AS n FROM procrastinate_jobs GROUP BY status"
+    )
+    return {row["status"]: int(row["n"]) for row in rows}
+
+
+async def run_worker_until_cancelled(app: procrastinate.App, settings: Settings) -> None:
+    try:
+        await app.run_worker_async(**worker_options(settings, in_process=True))
+    except asyncio.CancelledError:
+        log.info("in-process worker stopped")
+        raise

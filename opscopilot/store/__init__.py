@@ -1,0 +1,1 @@
+"""The shared PostgreSQL + pgvector store: engine, sessions, schema, migrations, embedded server."""

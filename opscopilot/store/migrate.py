@@ -1,0 +1,60 @@
+"""Alembic, driven from code: upgrade, downgrade, current revision and drift check."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, pool
+
+from opscopilot.store.urls import psycopg_sqlalchemy_url
+
+
+def include_object(obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Autogenerate and drift checks skip the job queue's schema (managed by its own SQL)."""
+    return not (type_ == "table" and getattr(obj, "schema", None) == "jobs")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("opscopilot.store") / "migrations"))
+    cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def current_revision(url: str) -> str | None:
+    engine = create_engine(psycopg_sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def is_behind(url: str) -> bool:
+    return current_revision(url) != head_revision(url)
+
+
+def upgrade_if_behind(url: str) -> bool:
+    """Upgrade at process start when the database is behind; True when it upgraded."""
+    if not is_behind(url):
+        return False
+    upgrade(url)
+    return True
