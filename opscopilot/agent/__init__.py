@@ -1,0 +1,1 @@
+"""The LangGraph agent: state, model node (litellm or offline), tools, approvals, memory."""
