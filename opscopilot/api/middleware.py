@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opscopilot.core.logging import request_id_var
+from opscopilot.core.metrics import HTTP_LATENCY
 
 SECURE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -34,8 +36,12 @@ class RequestContextMiddleware:
         rid = incoming[:64] if incoming else uuid.uuid4().hex
         token = request_id_var.set(rid)
 
+        started = time.perf_counter()
+        status = ["500"]
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status[0] = str(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 headers.extend(SECURE_HEADERS)
@@ -46,6 +52,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             request_id_var.reset(token)
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            HTTP_LATENCY.labels(
+                route=template, method=scope.get("method", ""), status=status[0][0] + "xx"
+            ).observe(time.perf_counter() - started)
 
 
 class BodySizeLimitMiddleware:

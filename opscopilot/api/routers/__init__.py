@@ -3,4 +3,5 @@
 ROUTERS: list[str] = [
     "opscopilot.api.routers.health",
     "opscopilot.api.routers.keys",
+    "opscopilot.api.routers.metrics",
 ]
