@@ -23,6 +23,7 @@ class Principal:
     role: Role
     # Empty means every site.
     sites: tuple[str, ...] = field(default_factory=tuple)
+    key_id: UUID | None = None
 
     def can(self, needed: Role) -> bool:
         return role_at_least(self.role, needed)

@@ -116,7 +116,13 @@ async def authenticate(session: AsyncSession, *, raw_key: str) -> Principal:
             )
             sites = tuple(key.sites or user.sites or ())
             role = cast(Role, key.role)
-            return Principal(user_id=user.id, external_id=user.external_id, role=role, sites=sites)
+            return Principal(
+                user_id=user.id,
+                external_id=user.external_id,
+                role=role,
+                sites=sites,
+                key_id=key.id,
+            )
     raise Unauthorized("invalid or revoked API key")
 
 

@@ -63,6 +63,31 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     return dependency
 
 
+def limited(role: Role, kind: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """`require(role)` plus the per-key rate limit of `kind` ("chat" or "write")."""
+    check = require(role)
+
+    async def dependency(
+        state: State, principal: Annotated[Principal, Depends(check)]
+    ) -> Principal:
+        from opscopilot.access.ratelimit import hit
+
+        per_min = (
+            state.settings.api.rate_limit_chat_per_min
+            if kind == "chat"
+            else state.settings.api.rate_limit_write_per_min
+        )
+        who = principal.key_id or principal.external_id
+        async with state.db.sessions() as session:
+            await hit(session, key=f"{kind}:{who}", limit=per_min)
+        return principal
+
+    return dependency
+
+
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+# Chat and write routes also count against the caller's rate limit (429 with Retry-After).
+ChatCaller = Annotated[Principal, Depends(limited("viewer", "chat"))]
+Writer = Annotated[Principal, Depends(limited("operator", "write"))]

@@ -93,6 +93,9 @@ class APISettings(BaseModel):
     sse_ping_s: float = 15.0
     sse_send_timeout_s: float = 30.0
     auth_required: bool = True
+    # Requests per minute per key (and per Slack user); 0 turns a limit off.
+    rate_limit_chat_per_min: int = 30
+    rate_limit_write_per_min: int = 120
 
 
 class JobsSettings(BaseModel):
