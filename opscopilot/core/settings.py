@@ -117,6 +117,12 @@ class IngestSettings(BaseModel):
     embedding_model: str = "hash-ngram-256"
 
 
+class RetentionSettings(BaseModel):
+    raw_payload_days: int = 90
+    transcript_days: int = 365
+    cron: str = "30 3 * * *"
+
+
 class ForecastSettings(BaseModel):
     holiday_country: str | None = "US"
     prophet_timeout_s: float = 30.0
@@ -166,6 +172,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @model_validator(mode="after")
     def _fold_legacy(self) -> Settings:

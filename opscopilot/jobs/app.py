@@ -14,12 +14,13 @@ import procrastinate
 
 from opscopilot.core.settings import Settings
 from opscopilot.jobs.maintenance import blueprint as maintenance_blueprint
+from opscopilot.jobs.retention import blueprint as retention_blueprint
 from opscopilot.jobs.runtime import JobsRuntime
 
 log = logging.getLogger(__name__)
 
 JOBS_SCHEMA = "jobs"
-BLUEPRINTS: list[procrastinate.Blueprint] = [maintenance_blueprint]
+BLUEPRINTS: list[procrastinate.Blueprint] = [maintenance_blueprint, retention_blueprint]
 
 
 def register_blueprint(blueprint: procrastinate.Blueprint) -> None:
@@ -63,6 +64,9 @@ def build_app(conninfo: str, settings: Settings, *, pool_max: int = 4) -> procra
     # Schedules are settings (tests tick in seconds), so they are attached here, not at import.
     app.periodic(cron=settings.jobs.retry_stalled_cron, periodic_id="retry-stalled")(
         app.tasks["maint.retry_stalled_jobs"]
+    )
+    app.periodic(cron=settings.retention.cron, periodic_id="retention")(
+        app.tasks["maint.retention"]
     )
     return app
 
