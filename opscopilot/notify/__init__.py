@@ -1,0 +1,1 @@
+"""Notifications: channels, preferences, templates and outbox delivery."""
