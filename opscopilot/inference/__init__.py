@@ -1,0 +1,1 @@
+"""AI runtime: model registry with versions, inference jobs and their metrics."""
