@@ -1,0 +1,16 @@
+"""The hook from master data writes to item search: embeddings are computed on write."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscopilot.store.models import ManufacturingItem
+
+
+async def index_items(session: AsyncSession, *, items: list[ManufacturingItem]) -> None:
+    """Index created or changed items, in the same transaction as the write."""
+    if not items:
+        return
+    from opscopilot.store.search import index_items as index  # the store's search part
+
+    await index(session, items=items)
