@@ -31,9 +31,7 @@ async def hit(
     now = time.time() if now is None else now
     start = int(now // window_s) * window_s
     count = (
-        await session.execute(
-            _UPSERT, {"key": key, "window": datetime.fromtimestamp(start, UTC)}
-        )
+        await session.execute(_UPSERT, {"key": key, "window": datetime.fromtimestamp(start, UTC)})
     ).scalar_one()
     await session.commit()
     if count > limit:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from opscopilot.cli.db import app as db_app
+from opscopilot.cli.ingest import ingest
 from opscopilot.cli.jobs import app as jobs_app
 from opscopilot.cli.keys import app as keys_app
 
@@ -17,8 +18,12 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.command()(ingest)
 
-EXTRA_COMMAND_MODULES: list[str] = []
+EXTRA_COMMAND_MODULES: list[str] = [
+    "opscopilot.cli.docs",
+    "opscopilot.cli.search",
+]
 
 
 @app.command()

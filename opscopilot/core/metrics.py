@@ -50,6 +50,13 @@ INFERENCE_CALLS = Counter(
     ["model", "version", "status"],
     registry=REGISTRY,
 )
+INFERENCE_LATENCY = Histogram(
+    "opscopilot_inference_seconds",
+    "Model run time of successful runs (inline, isolated or queued)",
+    ["model", "version"],
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 JOB_QUEUE = Gauge(
     "opscopilot_job_queue_jobs", "Jobs in the queue by status", ["status"], registry=REGISTRY
 )

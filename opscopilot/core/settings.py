@@ -130,6 +130,18 @@ class ForecastSettings(BaseModel):
     confidence_levels: list[int] = Field(default_factory=lambda: [80, 95])
 
 
+class ScheduleSettings(BaseModel):
+    # The scheduled agent run: bulk forecast and alert rules per site, then one summary per
+    # channel in `summary_channels` (Slack channel ids or #names; empty: no summary posted).
+    summary_cron: str = "0 5 * * *"
+    summary_channels: list[str] = Field(default_factory=list)
+    # How long the summary waits for the run's forecast partitions before posting anyway.
+    summary_wait_s: int = 1800
+    # Shift briefings: the tick that looks for shift starts (sites.shifts), and the channels.
+    briefing_cron: str = "*/5 * * * *"
+    briefing_channels: list[str] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPSCOPILOT_",
@@ -173,6 +185,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     @model_validator(mode="after")
     def _fold_legacy(self) -> Settings:

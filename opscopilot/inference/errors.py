@@ -4,11 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from opscopilot.core.errors import NotFoundError, OpsCopilotError, ValidationFailed
+from opscopilot.core.errors import (
+    ConflictError,
+    NotFoundError,
+    OpsCopilotError,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 
 class ModelNotFound(NotFoundError):
     code = "model_not_found"
+
+
+class JobNotFound(NotFoundError):
+    code = "inference_job_not_found"
+
+
+class RegistryConflict(ConflictError):
+    """A registry change that contradicts its state: a duplicate version, retiring the
+    active version, rolling back with nothing to roll back to."""
+
+    code = "model_registry_conflict"
+
+
+class ModelNotRunnable(ConflictError):
+    """The version exists but cannot run here: retired, served by another engine
+    (forecasters), or a built-in version this release no longer ships."""
+
+    code = "model_not_runnable"
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "inference_queue_unavailable"
 
 
 class InvalidModelInput(ValidationFailed):

@@ -136,8 +136,20 @@ _DIRECTION: dict[str, Better] = {
     "mae": "lower",
     "mape": "lower",
     "rmse": "lower",
+    "mase": "lower",
+    "rmsse": "lower",
+    "wql": "lower",
     "accuracy": "higher",
 }
+# Registered numbers (training or backtest) keep their metric's direction.
+_PREFIXES = ("backtest_", "registered_")
+
+
+def direction_of(name: str) -> Better | None:
+    for prefix in ("", *_PREFIXES):
+        if name.startswith(prefix) and name[len(prefix) :] in _DIRECTION:
+            return _DIRECTION[name[len(prefix) :]]
+    return None
 
 
 def compare(metrics_a: dict[str, Any], metrics_b: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -149,7 +161,7 @@ def compare(metrics_a: dict[str, Any], metrics_b: dict[str, Any]) -> dict[str, d
         delta = better = None
         if isinstance(a, int | float) and isinstance(b, int | float):
             delta = b - a
-            direction = _DIRECTION.get(name)
+            direction = direction_of(name)
             if direction and a != b:
                 better = "b" if (b < a) == (direction == "lower") else "a"
         out[name] = {"a": a, "b": b, "delta": delta, "better": better}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import procrastinate
@@ -21,9 +22,15 @@ log = logging.getLogger(__name__)
 
 JOBS_SCHEMA = "jobs"
 BLUEPRINTS: list[procrastinate.Blueprint] = [maintenance_blueprint, retention_blueprint]
+# Domains attach their periodic tasks here, from the settings, when an app is built.
+SCHEDULES: list[Callable[[procrastinate.App, Settings], None]] = []
 
 
-def register_blueprint(blueprint: procrastinate.Blueprint) -> None:
+def register_blueprint(
+    blueprint: procrastinate.Blueprint,
+    *,
+    schedule: Callable[[procrastinate.App, Settings], None] | None = None,
+) -> None:
     """Domains add their tasks here (bulk forecasts, deliveries, inference, schedules).
 
     Task names are explicit and dotted ("forecast.partition"); defer by name through
@@ -31,13 +38,21 @@ def register_blueprint(blueprint: procrastinate.Blueprint) -> None:
     """
     if blueprint not in BLUEPRINTS:
         BLUEPRINTS.append(blueprint)
+    if schedule is not None and schedule not in SCHEDULES:
+        SCHEDULES.append(schedule)
 
 
 def _load_domain_blueprints() -> None:
     # Imported for their side effect of calling register_blueprint; absent ones are skipped.
     import importlib
 
-    for module in ("opscopilot.jobs.tasks",):
+    domains = (
+        "opscopilot.jobs.tasks",
+        "opscopilot.notify.tasks",
+        "opscopilot.inference.tasks",
+        "opscopilot.forecasting.tasks",
+    )
+    for module in domains:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -68,6 +83,8 @@ def build_app(conninfo: str, settings: Settings, *, pool_max: int = 4) -> procra
     app.periodic(cron=settings.retention.cron, periodic_id="retention")(
         app.tasks["maint.retention"]
     )
+    for attach in SCHEDULES:
+        attach(app, settings)
     return app
 
 

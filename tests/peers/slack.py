@@ -6,7 +6,10 @@ recorded with its method and body (query, form and JSON merged; JSON-in-form fie
 (after updates and streamed chunks) and ``files`` (uploaded bytes and where they were
 shared). ``fail_next(n, status=429, retry_after=…)`` or ``status=500`` answers the next n
 calls (optionally of one method) with that error; ``unknown_ids`` makes those user or
-channel ids answer ``user_not_found`` / ``channel_not_found``.
+channel ids answer ``user_not_found`` / ``channel_not_found``. ``handle(method, fn)`` adds
+or replaces a method; ``app_token`` (Socket Mode) is accepted besides the bot token.
+``response_url(name)`` is a slash-command / interaction response URL whose posts are
+recorded as calls of method ``response_url:<name>``.
 """
 
 from __future__ import annotations
@@ -73,12 +76,14 @@ class SlackStandIn(ThreadedHTTPPeer):
         self,
         *,
         token: str = "xoxb-0000-test",
+        app_token: str = "xapp-1-test",
         port: int = 0,
         team_id: str = "T00000001",
         bot_user_id: str = "U0000BOT1",
     ) -> None:
         super().__init__(port=port)
         self.token = token
+        self.app_token = app_token
         self.team_id = team_id
         self.bot_user_id = bot_user_id
         self.unknown_ids: set[str] = set()
@@ -104,6 +109,14 @@ class SlackStandIn(ThreadedHTTPPeer):
     @property
     def base_url(self) -> str:
         return f"{self.url}/api/"
+
+    def handle(self, method: str, handler: Handler) -> None:
+        """Add or replace a Web API method (it runs under the peer's lock)."""
+        with self.lock:
+            self._handlers[method] = handler
+
+    def response_url(self, name: str = "default") -> str:
+        return f"{self.url}/respond/{name}"
 
     def fail_next(
         self,
@@ -138,7 +151,15 @@ class SlackStandIn(ThreadedHTTPPeer):
         app.router.add_post("/api/{method}", self._api)
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/respond/{name}", self._respond)
         return app
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        body = await _merged_body(request)
+        method = f"response_url:{request.match_info['name']}"
+        with self.lock:
+            self._state.calls.append(SlackCall(method, body, dict(request.headers), 200, {}))
+        return web.Response(text="ok", content_type="text/plain")
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -175,7 +196,10 @@ class SlackStandIn(ThreadedHTTPPeer):
 
     def _authorised(self, request: web.Request, body: dict[str, Any]) -> bool:
         header = request.headers.get("Authorization", "")
-        return header == f"Bearer {self.token}" or body.get("token") == self.token
+        return any(
+            header == f"Bearer {token}" or body.get("token") == token
+            for token in (self.token, self.app_token)
+        )
 
     def _next_ts(self) -> str:
         n = next(self._ids)
@@ -212,13 +236,13 @@ class SlackStandIn(ThreadedHTTPPeer):
         channel = self._channel_id(str(body.get("channel", "")))
         if channel is None:
             return {"ok": False, "error": "channel_not_found"}
-        if not body.get("text") and not body.get("blocks"):
+        if not body.get("text") and not body.get("blocks") and not body.get("markdown_text"):
             return {"ok": False, "error": "no_text"}
         ts = self._next_ts()
         message = SlackMessage(
             channel=channel,
             ts=ts,
-            text=str(body.get("text") or ""),
+            text=str(body.get("text") or body.get("markdown_text") or ""),
             blocks=body.get("blocks"),
             thread_ts=body.get("thread_ts"),
             metadata=body.get("metadata"),
@@ -231,8 +255,8 @@ class SlackStandIn(ThreadedHTTPPeer):
         message = self._state.messages.get(key)
         if message is None:
             return {"ok": False, "error": "message_not_found"}
-        if "text" in body:
-            message.text = str(body["text"])
+        if "text" in body or "markdown_text" in body:
+            message.text = str(body.get("text") or body.get("markdown_text") or "")
         if "blocks" in body:
             message.blocks = body["blocks"]
         message.edits += 1

@@ -3,5 +3,7 @@
 ROUTERS: list[str] = [
     "opscopilot.api.routers.health",
     "opscopilot.api.routers.keys",
+    "opscopilot.api.routers.ingest",
+    "opscopilot.api.routers.items",
     "opscopilot.api.routers.metrics",
 ]

@@ -35,6 +35,9 @@ class ChatThread(Base):
     site: Mapped[str | None] = mapped_column(String(64))
     slack_channel: Mapped[str | None] = mapped_column(String(32))
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32))
+    # A lease: one run at a time per thread, on any replica; it expires if a process dies.
+    busy_run_id: Mapped[uuid.UUID | None] = mapped_column()
+    busy_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -75,10 +78,12 @@ class Approval(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     thread_id: Mapped[str] = mapped_column(String(128), index=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column()
+    site: Mapped[str | None] = mapped_column(String(64))
     tool_name: Mapped[str] = mapped_column(String(100))
     tool_call_id: Mapped[str | None] = mapped_column(String(100))
     arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
     description: Mapped[str] = mapped_column(Text)
+    # pending -> approved | rejected | expired; approved -> executing -> executed | failed
     status: Mapped[str] = mapped_column(String(16), default="pending")
     requested_by: Mapped[str | None] = mapped_column(String(200))
     requested_role: Mapped[str | None] = mapped_column(String(16))

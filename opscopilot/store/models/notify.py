@@ -62,8 +62,15 @@ class Notification(Base):
             unique=True,
             postgresql_where=text("alert_id IS NOT NULL"),
         ),
-        Index("ix_notifications_due", "status", "next_attempt_at"),
+        # What the relay claims: only rows still on their way, oldest due first.
+        Index(
+            "ix_notifications_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('queued', 'deferred', 'sending')"),
+        ),
         Index("ix_notifications_user_status", "user_id", "status"),
+        # A user's newest first (listing, the repeat check of a send).
+        Index("ix_notifications_user_created", "user_id", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -85,6 +92,8 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    # Where the provider filed it (Slack channel id): with the ts, what an edit needs.
+    provider_conversation_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     # actions (buttons), chart reference, template variables
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)

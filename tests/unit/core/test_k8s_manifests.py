@@ -45,5 +45,9 @@ def test_workloads_have_probes_resources_secrets_and_real_commands() -> None:
     api = kinds["opscopilot-api"]
     assert api["readinessProbe"]["httpGet"]["path"] == "/api/v1/health"
     assert api["livenessProbe"]["httpGet"]["path"] == "/api/v1/health/live"
-    hpas = {d["spec"]["scaleTargetRef"]["name"] for _, d in DOCS if d["kind"] == "HorizontalPodAutoscaler"}
+    hpas = {
+        d["spec"]["scaleTargetRef"]["name"]
+        for _, d in DOCS
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
     assert hpas == {"opscopilot-api", "opscopilot-worker"}

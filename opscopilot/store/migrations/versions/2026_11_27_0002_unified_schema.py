@@ -2,7 +2,7 @@
 
 Revision ID: 2026_11_27_0002
 Revises: 2026_11_27_0001
-Create Date: 2026-11-27 23:55:43.731616
+Create Date: 2026-11-28 01:39:22.502614
 """
 
 from collections.abc import Sequence
@@ -26,13 +26,17 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
         sa.Column("format", sa.String(length=16), nullable=False),
+        sa.Column("origin", sa.String(length=300), nullable=True),
+        sa.Column("entrypoint", sa.String(length=300), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("input_schema", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("output_schema", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("params", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("training_meta", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("metrics", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("execution", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("artifact", sa.LargeBinary(), nullable=True),
+        sa.Column("artifact_sha256", sa.String(length=64), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("is_shadow", sa.Boolean(), nullable=False),
@@ -58,6 +62,7 @@ def upgrade() -> None:
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("thread_id", sa.String(length=128), nullable=False),
         sa.Column("run_id", sa.UUID(), nullable=True),
+        sa.Column("site", sa.String(length=64), nullable=True),
         sa.Column("tool_name", sa.String(length=100), nullable=False),
         sa.Column("tool_call_id", sa.String(length=100), nullable=True),
         sa.Column("arguments", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -144,6 +149,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("embedding", pgvector.sqlalchemy.vector.VECTOR(), nullable=False),
+        sa.Column("terms", postgresql.ARRAY(sa.Text()), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -165,7 +171,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_using="hnsw",
         postgresql_where=sa.text("model = 'hash-ngram-256'"),
-        postgresql_with={"m": 16, "ef_construction": 64},
+        postgresql_with={"m": 32, "ef_construction": 128},
         postgresql_ops={"vec": "vector_cosine_ops"},
     )
     op.create_table(
@@ -188,6 +194,12 @@ def upgrade() -> None:
             "external_id",
             name=op.f("uq_external_mappings_system_entity_type_external_id"),
         ),
+    )
+    op.create_index(
+        "ix_external_mappings_external_id_lower",
+        "external_mappings",
+        [sa.literal_column("lower(external_id)")],
+        unique=False,
     )
     op.create_table(
         "forecast_runs",
@@ -224,8 +236,10 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("latency_ms", sa.Float(), nullable=True),
         sa.Column("shadow", sa.Boolean(), nullable=False),
+        sa.Column("primary_job_id", sa.UUID(), nullable=True),
         sa.Column("actual", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("accuracy", sa.Float(), nullable=True),
+        sa.Column("scores", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.Column("site", sa.String(length=64), nullable=True),
         sa.Column("actor", sa.String(length=200), nullable=True),
         sa.Column(
@@ -240,6 +254,9 @@ def upgrade() -> None:
         "inference_jobs",
         ["model_name", "model_version", "queued_at"],
         unique=False,
+    )
+    op.create_index(
+        op.f("ix_inference_jobs_primary_job_id"), "inference_jobs", ["primary_job_id"], unique=False
     )
     op.create_table(
         "ingest_sources",
@@ -288,6 +305,24 @@ def upgrade() -> None:
     )
     op.create_index(
         op.f("ix_manufacturing_items_category"), "manufacturing_items", ["category"], unique=False
+    )
+    op.create_index(
+        "ix_manufacturing_items_sku_compact",
+        "manufacturing_items",
+        [
+            sa.literal_column("regexp_replace(lower(sku), '[^a-z0-9]', '', 'g')").label(
+                "sku_compact"
+            )
+        ],
+        unique=False,
+        postgresql_ops={"sku_compact": "text_pattern_ops"},
+    )
+    op.create_index(
+        "ix_manufacturing_items_sku_lower",
+        "manufacturing_items",
+        [sa.literal_column("lower(sku)").label("sku_lower")],
+        unique=False,
+        postgresql_ops={"sku_lower": "text_pattern_ops"},
     )
     op.create_table(
         "notification_templates",
@@ -563,6 +598,8 @@ def upgrade() -> None:
         sa.Column("site", sa.String(length=64), nullable=True),
         sa.Column("slack_channel", sa.String(length=32), nullable=True),
         sa.Column("slack_thread_ts", sa.String(length=32), nullable=True),
+        sa.Column("busy_run_id", sa.UUID(), nullable=True),
+        sa.Column("busy_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
@@ -1037,6 +1074,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("idempotency_key", sa.String(length=200), nullable=False),
         sa.Column("provider_message_id", sa.String(length=200), nullable=True),
+        sa.Column("provider_conversation_id", sa.String(length=64), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("payload", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column(
@@ -1068,7 +1106,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_notifications_idempotency_key")),
     )
     op.create_index(
-        "ix_notifications_due", "notifications", ["status", "next_attempt_at"], unique=False
+        "ix_notifications_due",
+        "notifications",
+        ["next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('queued', 'deferred', 'sending')"),
+    )
+    op.create_index(
+        "ix_notifications_user_created", "notifications", ["user_id", "created_at"], unique=False
     )
     op.create_index(
         "ix_notifications_user_status", "notifications", ["user_id", "status"], unique=False
@@ -1089,7 +1134,12 @@ def downgrade() -> None:
         postgresql_where=sa.text("alert_id IS NOT NULL"),
     )
     op.drop_index("ix_notifications_user_status", table_name="notifications")
-    op.drop_index("ix_notifications_due", table_name="notifications")
+    op.drop_index("ix_notifications_user_created", table_name="notifications")
+    op.drop_index(
+        "ix_notifications_due",
+        table_name="notifications",
+        postgresql_where=sa.text("status IN ('queued', 'deferred', 'sending')"),
+    )
     op.drop_table("notifications")
     op.drop_table("chat_events")
     op.drop_index(
@@ -1135,19 +1185,31 @@ def downgrade() -> None:
     )
     op.drop_table("outbox_events")
     op.drop_table("notification_templates")
+    op.drop_index(
+        "ix_manufacturing_items_sku_lower",
+        table_name="manufacturing_items",
+        postgresql_ops={"sku_lower": "text_pattern_ops"},
+    )
+    op.drop_index(
+        "ix_manufacturing_items_sku_compact",
+        table_name="manufacturing_items",
+        postgresql_ops={"sku_compact": "text_pattern_ops"},
+    )
     op.drop_index(op.f("ix_manufacturing_items_category"), table_name="manufacturing_items")
     op.drop_table("manufacturing_items")
     op.drop_table("ingest_sources")
+    op.drop_index(op.f("ix_inference_jobs_primary_job_id"), table_name="inference_jobs")
     op.drop_index("ix_inference_jobs_model", table_name="inference_jobs")
     op.drop_table("inference_jobs")
     op.drop_table("forecast_runs")
+    op.drop_index("ix_external_mappings_external_id_lower", table_name="external_mappings")
     op.drop_table("external_mappings")
     op.drop_index(
         "ix_embeddings_hnsw_hash_ngram_256",
         table_name="embeddings",
         postgresql_using="hnsw",
         postgresql_where=sa.text("model = 'hash-ngram-256'"),
-        postgresql_with={"m": 16, "ef_construction": 64},
+        postgresql_with={"m": 32, "ef_construction": 128},
         postgresql_ops={"vec": "vector_cosine_ops"},
     )
     op.drop_table("embeddings")

@@ -1,0 +1,159 @@
+"""The candidate query of item search: every channel in one statement, one round trip.
+
+Channels, each answering (channel, item id, distance):
+- `sku`: the SKU as typed, with separators dropped ("sen80314"), a SKU-looking word of the
+  query, or an external system's id (an ERP's ItemNo) mapped to the item;
+- `sku_prefix`: a typed SKU fragment ("BRG-504");
+- `fuzzy` and `semantic`: k-NN over the partial HNSW index of each embedding model;
+- `trigram`: pg_trgm word similarity, only where the server has the extension.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
+from opscopilot.store.vectors import knn_sql, query_param, set_search_depth
+
+log = logging.getLogger(__name__)
+
+_SKU_LIKE = re.compile(r"^[\w./\-]{3,}$")
+_COMPACT_SKU = "regexp_replace(lower(i.sku), '[^a-z0-9]', '', 'g')"
+TRIGRAM_TEXT = "lower(name || ' ' || coalesce(supplier_name, ''))"
+TRIGRAM_INDEX = "ix_manufacturing_items_name_trgm"
+
+_trigram: dict[str, bool] = {}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    channel: str
+    item_id: uuid.UUID
+    distance: float
+    sku: str
+    terms: list[str] | None  # canonical tokens of the item's text, from its fuzzy row
+
+
+async def trigram_available(session: AsyncSession) -> bool:
+    """Whether the server has pg_trgm installed in this database (asked once per database
+    per process). The embedded server has not; a managed Postgres often has."""
+    conn = await session.connection()
+    key = str(conn.engine.url)
+    if key not in _trigram:
+        found = await session.scalar(
+            text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")
+        )
+        _trigram[key] = bool(found)
+        if found:
+            log.info("pg_trgm found: item search adds a trigram channel")
+    return _trigram[key]
+
+
+async def ensure_trigram_index(session: AsyncSession) -> None:
+    """The trigram channel's GIN index, where pg_trgm exists (item writes call this)."""
+    if await trigram_available(session):
+        await session.execute(
+            text(
+                f"CREATE INDEX IF NOT EXISTS {TRIGRAM_INDEX} ON manufacturing_items "
+                f"USING gin (({TRIGRAM_TEXT}) gin_trgm_ops)"
+            )
+        )
+
+
+def site_clause(column: str) -> str:
+    """Items are global; a site-limited search sees the items used at its sites (planning
+    parameters or stock there) and the items no site has claimed yet."""
+    params = f"SELECT 1 FROM item_site_params p WHERE p.item_id = {column}"
+    stock = f"SELECT 1 FROM inventory_snapshots v WHERE v.item_id = {column}"
+    mine = (
+        f"EXISTS ({params} AND p.site = ANY(:sites)) OR EXISTS ({stock} AND v.site = ANY(:sites))"
+    )
+    claimed = f"EXISTS ({params}) OR EXISTS ({stock})"
+    return f"AND (({mine}) OR NOT ({claimed}))"
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _sku_parts(query: str, params: dict[str, Any], where: str) -> list[str]:
+    lowered = query.lower()
+    compact = re.sub(r"[^a-z0-9]", "", lowered)
+    words = [t for t in lowered.split() if len(t) >= 4 and re.search(r"\d", t)]
+    params |= {"ql": lowered, "qc": compact, "words": words or [lowered]}
+    parts = [
+        "(SELECT 'sku' AS ch, i.id, 0.0 AS d FROM manufacturing_items i WHERE "
+        f"(lower(i.sku) = :ql OR lower(i.sku) = ANY(:words) OR {_COMPACT_SKU} = :qc) "
+        f"{where} LIMIT 20)",
+        "(SELECT 'sku' AS ch, i.id, 0.0 AS d FROM external_mappings x JOIN manufacturing_items i "
+        "ON i.id = x.internal_id WHERE x.entity_type = 'item' AND lower(x.external_id) = "
+        f"ANY(ARRAY[:ql] || :words) {where} LIMIT 20)",
+    ]
+    if _SKU_LIKE.match(lowered) and re.search(r"\d", lowered) and len(compact) >= 4:
+        params |= {"qlp": _like_prefix(lowered), "qcp": _like_prefix(compact)}
+        parts.append(
+            "(SELECT 'sku_prefix' AS ch, i.id, 0.0 AS d FROM manufacturing_items i WHERE "
+            f"(lower(i.sku) LIKE :qlp OR {_COMPACT_SKU} LIKE :qcp) {where} "
+            "ORDER BY i.sku LIMIT :k)"
+        )
+    return parts
+
+
+async def fetch_candidates(
+    session: AsyncSession,
+    *,
+    query: str,
+    vectors: Mapping[str, Sequence[float]],
+    k: int,
+    ef_search: int,
+    sites: tuple[str, ...] | None,
+    exact: bool,
+) -> list[Candidate]:
+    """A row per channel that found an item; `vectors` holds the query embedded per model.
+    Items deleted since their vectors were written drop out here."""
+    vec_where = site_clause("e.entity_id") if sites else ""
+    item_where = site_clause("i.id") if sites else ""
+    # one vector channel (the default model is also the fuzzy one) looks twice as deep
+    params: dict[str, Any] = {"k": k, "kv": k if len(vectors) > 1 else 2 * k}
+    if sites:
+        params["sites"] = list(sites)
+    ctes: list[str] = []
+    parts: list[str] = []
+    for n, (model, vec) in enumerate(vectors.items()):
+        channel = "fuzzy" if model == FUZZY_EMBEDDING_MODEL else "semantic"
+        sql = knn_sql(
+            model=model,
+            dim=len(vec),
+            entity_type="item",
+            where=vec_where,
+            exact=exact,
+            limit_param="kv",
+        )
+        ctes.append(f"c{n} AS MATERIALIZED ({sql})")
+        parts.append(f"SELECT '{channel}' AS ch, id, d FROM c{n}")
+        params[query_param(model)] = list(vec)
+    parts.extend(_sku_parts(query, params, item_where))
+    if await trigram_available(session):
+        parts.append(
+            f"(SELECT 'trigram' AS ch, i.id, 1 - word_similarity(:ql, {TRIGRAM_TEXT}) AS d "
+            f"FROM manufacturing_items i WHERE :ql <% {TRIGRAM_TEXT} {item_where} "
+            "ORDER BY d LIMIT :k)"
+        )
+    if vectors and not exact:
+        await set_search_depth(session, ef_search=max(ef_search, params["kv"]))
+    ctes.append(f"cand AS ({' UNION ALL '.join(parts)})")
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, i.sku, t.terms FROM cand "
+        "JOIN manufacturing_items i ON i.id = cand.id LEFT JOIN embeddings t ON "
+        f"t.entity_type = 'item' AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}'"
+    )
+    rows = await session.execute(text(sql), params)
+    return [Candidate(r.ch, r.id, float(r.d), r.sku, r.terms) for r in rows]

@@ -1,0 +1,110 @@
+"""Pure ranking maths for search: token coverage with typo tolerance, and rank fusion.
+
+Coverage asks "how much of what was typed does this item say?": each canonical query
+token scores 1 when the item has it, a little less for a near spelling (one edit in a
+short word, two in a long one, transpositions included) or a typed prefix, and nothing
+otherwise; sizes and other numbers count only when exact (50 is not 500).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import TypeVar
+
+from opscopilot.store.text_features import is_number
+from opscopilot.store.vocabulary import UNITS
+
+K = TypeVar("K", bound=Hashable)
+
+RRF_K = 60
+NEAR_SPELLING = 0.8
+PREFIX = 0.7
+# A unit says little on its own ("110mm" against an ERP's "110X5.33"): it counts, lightly.
+UNIT_WEIGHT = 0.3
+
+
+@lru_cache(maxsize=262_144)
+def within_edits(a: str, b: str, budget: int) -> bool:
+    """Optimal-string-alignment distance of a and b is at most `budget`."""
+    if abs(len(a) - len(b)) > budget:
+        return False
+    if a == b:
+        return True
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                v = min(v, prev2[j - 2] + 1)
+            cur[j] = v
+        if min(cur) > budget:
+            return False
+        prev2, prev = prev, cur
+    return prev[len(b)] <= budget
+
+
+def edit_budget(token: str) -> int:
+    if len(token) < 4 or not token.isalpha():
+        return 0
+    return 1 if len(token) < 8 else 2
+
+
+def token_match(q: str, item_tokens: frozenset[str]) -> float:
+    """How well one query token is matched by an item's tokens (0 to 1)."""
+    if q in item_tokens:
+        return 1.0
+    if is_number(q):
+        return 0.0
+    budget = edit_budget(q)
+    best = 0.0
+    for t in item_tokens:
+        if budget and t.isalpha() and within_edits(q, t, budget):
+            return NEAR_SPELLING
+        if len(q) >= 3 and q.isalpha() and t.startswith(q):
+            best = PREFIX
+    return best
+
+
+def coverage(query_tokens: Sequence[str], item_tokens: frozenset[str]) -> float:
+    """Weighted share of the (distinct) query tokens the item matches, typo-tolerant."""
+    distinct = list(dict.fromkeys(query_tokens))
+    if not distinct:
+        return 0.0
+    weights = [UNIT_WEIGHT if q in UNITS else 1.0 for q in distinct]
+    got = sum(w * token_match(q, item_tokens) for q, w in zip(distinct, weights, strict=True))
+    return got / sum(weights)
+
+
+def rrf(rank: int | None, weight: float = 1.0, k: int = RRF_K) -> float:
+    """Reciprocal rank fusion term for a 1-based rank (0 when the list did not have it)."""
+    return 0.0 if rank is None else weight / (k + rank)
+
+
+def dense_ranks(scores: Mapping[str, float] | Iterable[tuple[str, float]]) -> dict[str, int]:
+    """1-based ranks, higher score first, equal scores sharing a rank."""
+    pairs = sorted(scores.items() if isinstance(scores, Mapping) else scores, key=lambda p: -p[1])
+    ranks: dict[str, int] = {}
+    rank, last = 0, None
+    for key, score in pairs:
+        if score != last:
+            rank += 1
+            last = score
+        ranks[key] = rank
+    return ranks
+
+
+def channel_ranks(rows: Iterable[tuple[str, K, float]]) -> dict[K, dict[str, int]]:
+    """(channel, key, distance) rows to each key's 1-based rank in every channel it is in."""
+    by_channel: dict[str, list[tuple[float, K]]] = {}
+    for channel, key, distance in rows:
+        by_channel.setdefault(channel, []).append((distance, key))
+    ranks: dict[K, dict[str, int]] = {}
+    for channel, pairs in by_channel.items():
+        pairs.sort(key=lambda p: p[0])
+        for rank, (_distance, key) in enumerate(pairs, 1):
+            ranks.setdefault(key, {}).setdefault(channel, rank)
+    return ranks
