@@ -24,7 +24,9 @@ from opscopilot.store.engine import Database, open_database
 log = logging.getLogger(__name__)
 
 # Hooks later parts register to start with the app (e.g. the notification relay, Slack).
-STARTUP_HOOKS: list[str] = []
+STARTUP_HOOKS: list[str] = [
+    "opscopilot.notify.tasks:start_in_process",
+]
 
 
 async def start_state(settings: Settings, database: Database | None = None) -> AppState:

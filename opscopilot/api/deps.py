@@ -67,9 +67,9 @@ def limited(role: Role, kind: str) -> Callable[..., Coroutine[Any, Any, Principa
     """`require(role)` plus the per-key rate limit of `kind` ("chat" or "write")."""
     check = require(role)
 
-    async def dependency(
-        state: State, principal: Annotated[Principal, Depends(check)]
-    ) -> Principal:
+    # A default, not an Annotated alias: `check` is a closure variable, which a string
+    # annotation (postponed evaluation) could not resolve.
+    async def dependency(state: State, principal: Principal = Depends(check)) -> Principal:
         from opscopilot.access.ratelimit import hit
 
         per_min = (

@@ -6,4 +6,5 @@ ROUTERS: list[str] = [
     "opscopilot.api.routers.ingest",
     "opscopilot.api.routers.items",
     "opscopilot.api.routers.metrics",
+    "opscopilot.api.routers.notify",
 ]
