@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from opscopilot.core.errors import NotFoundError, Unauthorized, ValidationFailed
 from opscopilot.store.models import ApiKey, AuditEvent, User
 
 KEY_PREFIX = "ocp_"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def hash_key(raw: str) -> str:
@@ -111,9 +112,13 @@ async def authenticate(session: AsyncSession, *, raw_key: str) -> Principal:
     )
     for key, user in row.tuples():
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
-            await session.execute(
-                update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=datetime.now(UTC))
-            )
+            now = datetime.now(UTC)
+            # A write (and its disk flush) per request costs more than the request itself;
+            # "last used" to the minute is enough for key hygiene.
+            if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+                await session.execute(
+                    update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+                )
             sites = tuple(key.sites or user.sites or ())
             role = cast(Role, key.role)
             return Principal(

@@ -15,8 +15,11 @@ from opscopilot.store.urls import psycopg_sqlalchemy_url
 
 
 def include_object(obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Autogenerate and drift checks skip the job queue's schema (managed by its own SQL)."""
-    return not (type_ == "table" and getattr(obj, "schema", None) == "jobs")
+    """Autogenerate and drift checks skip what other libraries manage with their own SQL."""
+    if type_ != "table":
+        return True
+    # The LangGraph checkpointer creates and migrates its own tables (checkpoint*).
+    return getattr(obj, "schema", None) != "jobs" and not str(name).startswith("checkpoint")
 
 
 def alembic_config(url: str) -> Config:
