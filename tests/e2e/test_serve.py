@@ -88,7 +88,12 @@ def test_processes_share_one_embedded_database_and_survive_sigkill(workdir: Path
         assert defer.returncode == 0, defer.stderr
         deadline = time.monotonic() + 30
         while (
-            _count(url, "SELECT count(*) FROM jobs.procrastinate_jobs WHERE status = 'doing'") == 0
+            _count(
+                url,
+                "SELECT count(*) FROM jobs.procrastinate_jobs "
+                "WHERE status = 'doing' AND task_name = 'maint.probe'",
+            )
+            == 0
         ):
             assert time.monotonic() < deadline, "the worker never started the job"
             time.sleep(0.2)
