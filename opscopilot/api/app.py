@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # Hooks later parts register to start with the app (e.g. the notification relay, Slack).
 STARTUP_HOOKS: list[str] = [
     "opscopilot.notify.tasks:start_in_process",
+    "opscopilot.inference.startup:start_in_api",
 ]
 
 

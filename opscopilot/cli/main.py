@@ -8,6 +8,7 @@ from opscopilot.cli.db import app as db_app
 from opscopilot.cli.ingest import ingest
 from opscopilot.cli.jobs import app as jobs_app
 from opscopilot.cli.keys import app as keys_app
+from opscopilot.cli.slack import slack
 
 app = typer.Typer(
     name="opscopilot",
@@ -18,11 +19,14 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.command()(slack)
 app.command()(ingest)
 
 EXTRA_COMMAND_MODULES: list[str] = [
+    "opscopilot.cli.chat",
     "opscopilot.cli.docs",
     "opscopilot.cli.search",
+    "opscopilot.cli.forecast",
 ]
 
 

@@ -1,6 +1,8 @@
 """The domains' task blueprints, registered with the jobs app when it is built."""
 
-from opscopilot.jobs import search
+from opscopilot.jobs import briefing, schedules, search
 from opscopilot.jobs.app import register_blueprint
 
 register_blueprint(search.blueprint, schedule=search.schedule)
+register_blueprint(schedules.blueprint, schedule=schedules.attach_schedules)
+register_blueprint(briefing.blueprint, schedule=briefing.attach_schedules)

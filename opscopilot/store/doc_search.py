@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.store.embedders import get_embedder
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL, Document, DocumentChunk
-from opscopilot.store.ranking import channel_ranks, coverage, rrf
+from opscopilot.store.ranking import Coverage, channel_ranks, rrf
 from opscopilot.store.text_features import canonical_tokens
 from opscopilot.store.vectors import (
     knn_sql,
@@ -171,12 +171,10 @@ async def search_documents(
     ).all()
     ranks = channel_ranks((r.ch, r.id, float(r.d)) for r in rows)
     terms = {r.id: frozenset(r.terms or ()) for r in rows}
-    q_tokens = [t for t in canonical_tokens(query) if t not in QUESTION_WORDS]
+    covers = Coverage([t for t in canonical_tokens(query) if t not in QUESTION_WORDS])
     scores = {
         chunk_id: round(
-            coverage(q_tokens, terms[chunk_id])
-            + rrf(channels.get("semantic"))
-            + rrf(channels.get("fuzzy")),
+            covers(terms[chunk_id]) + rrf(channels.get("semantic")) + rrf(channels.get("fuzzy")),
             6,
         )
         for chunk_id, channels in ranks.items()

@@ -90,17 +90,20 @@ def _sku_parts(query: str, params: dict[str, Any], where: str) -> list[str]:
     words = [t for t in lowered.split() if len(t) >= 4 and re.search(r"\d", t)]
     params |= {"ql": lowered, "qc": compact, "words": words or [lowered]}
     parts = [
-        "(SELECT 'sku' AS ch, i.id, 0.0 AS d FROM manufacturing_items i WHERE "
+        "(SELECT 'sku' AS ch, i.id, 0.0 AS d, NULL::text[] AS terms FROM manufacturing_items i "
+        "WHERE "
         f"(lower(i.sku) = :ql OR lower(i.sku) = ANY(:words) OR {_COMPACT_SKU} = :qc) "
         f"{where} LIMIT 20)",
-        "(SELECT 'sku' AS ch, i.id, 0.0 AS d FROM external_mappings x JOIN manufacturing_items i "
+        "(SELECT 'sku' AS ch, i.id, 0.0 AS d, NULL::text[] AS terms FROM external_mappings x "
+        "JOIN manufacturing_items i "
         "ON i.id = x.internal_id WHERE x.entity_type = 'item' AND lower(x.external_id) = "
         f"ANY(ARRAY[:ql] || :words) {where} LIMIT 20)",
     ]
     if _SKU_LIKE.match(lowered) and re.search(r"\d", lowered) and len(compact) >= 4:
         params |= {"qlp": _like_prefix(lowered), "qcp": _like_prefix(compact)}
         parts.append(
-            "(SELECT 'sku_prefix' AS ch, i.id, 0.0 AS d FROM manufacturing_items i WHERE "
+            "(SELECT 'sku_prefix' AS ch, i.id, 0.0 AS d, NULL::text[] AS terms "
+            "FROM manufacturing_items i WHERE "
             f"(lower(i.sku) LIKE :qlp OR {_COMPACT_SKU} LIKE :qcp) {where} "
             "ORDER BY i.sku LIMIT :k)"
         )
@@ -128,7 +131,7 @@ async def fetch_candidates(
     ctes: list[str] = []
     parts: list[str] = []
     for n, (model, vec) in enumerate(vectors.items()):
-        channel = "fuzzy" if model == FUZZY_EMBEDDING_MODEL else "semantic"
+        fuzzy = model == FUZZY_EMBEDDING_MODEL
         sql = knn_sql(
             model=model,
             dim=len(vec),
@@ -136,14 +139,16 @@ async def fetch_candidates(
             where=vec_where,
             exact=exact,
             limit_param="kv",
+            columns=", e.terms" if fuzzy else ", NULL::text[] AS terms",
         )
         ctes.append(f"c{n} AS MATERIALIZED ({sql})")
-        parts.append(f"SELECT '{channel}' AS ch, id, d FROM c{n}")
+        parts.append(f"SELECT '{'fuzzy' if fuzzy else 'semantic'}' AS ch, id, d, terms FROM c{n}")
         params[query_param(model)] = list(vec)
     parts.extend(_sku_parts(query, params, item_where))
     if await trigram_available(session):
         parts.append(
-            f"(SELECT 'trigram' AS ch, i.id, 1 - word_similarity(:ql, {TRIGRAM_TEXT}) AS d "
+            f"(SELECT 'trigram' AS ch, i.id, 1 - word_similarity(:ql, {TRIGRAM_TEXT}) AS d, "
+            "NULL::text[] AS terms "
             f"FROM manufacturing_items i WHERE :ql <% {TRIGRAM_TEXT} {item_where} "
             "ORDER BY d LIMIT :k)"
         )
@@ -151,9 +156,10 @@ async def fetch_candidates(
         await set_search_depth(session, ef_search=max(ef_search, params["kv"]))
     ctes.append(f"cand AS ({' UNION ALL '.join(parts)})")
     sql = (
-        f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, i.sku, t.terms FROM cand "
-        "JOIN manufacturing_items i ON i.id = cand.id LEFT JOIN embeddings t ON "
-        f"t.entity_type = 'item' AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}'"
+        f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, i.sku, "
+        "coalesce(cand.terms, t.terms) AS terms FROM cand JOIN manufacturing_items i ON "
+        "i.id = cand.id LEFT JOIN embeddings t ON cand.terms IS NULL AND t.entity_type = 'item' "
+        f"AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}'"
     )
     rows = await session.execute(text(sql), params)
     return [Candidate(r.ch, r.id, float(r.d), r.sku, r.terms) for r in rows]

@@ -53,30 +53,61 @@ def edit_budget(token: str) -> int:
     return 1 if len(token) < 8 else 2
 
 
-def token_match(q: str, item_tokens: frozenset[str]) -> float:
-    """How well one query token is matched by an item's tokens (0 to 1)."""
-    if q in item_tokens:
+def term_match(q: str, term: str) -> float:
+    """How well one query token is matched by one item token (0 to 1)."""
+    if q == term:
         return 1.0
-    if is_number(q):
+    if is_number(q) or not q.isalpha():
         return 0.0
     budget = edit_budget(q)
-    best = 0.0
-    for t in item_tokens:
-        if budget and t.isalpha() and within_edits(q, t, budget):
-            return NEAR_SPELLING
-        if len(q) >= 3 and q.isalpha() and t.startswith(q):
-            best = PREFIX
-    return best
+    if budget and term.isalpha() and within_edits(q, term, budget):
+        return NEAR_SPELLING
+    if len(q) >= 3 and term.startswith(q):
+        return PREFIX
+    return 0.0
+
+
+def token_match(q: str, item_tokens: Iterable[str]) -> float:
+    """How well one query token is matched by an item's tokens (0 to 1)."""
+    if isinstance(item_tokens, frozenset | set) and q in item_tokens:
+        return 1.0
+    return max((term_match(q, t) for t in item_tokens), default=0.0)
+
+
+class Coverage:
+    """Coverage of one query over many candidates: weighted share of the distinct query
+    tokens each candidate matches, typo-tolerant. Candidates share most of their words,
+    so each (query token, item token) pair is judged once per query."""
+
+    def __init__(self, query_tokens: Sequence[str]) -> None:
+        self.tokens = list(dict.fromkeys(query_tokens))
+        self.weights = [UNIT_WEIGHT if q in UNITS else 1.0 for q in self.tokens]
+        self.total = sum(self.weights)
+        self._memo: dict[tuple[str, str], float] = {}
+
+    def _match(self, q: str, terms: frozenset[str]) -> float:
+        if q in terms:
+            return 1.0
+        best = 0.0
+        for t in terms:
+            key = (q, t)
+            score = self._memo.get(key)
+            if score is None:
+                score = self._memo[key] = term_match(q, t)
+            if score > best:
+                best = score
+        return best
+
+    def __call__(self, terms: frozenset[str]) -> float:
+        if not self.total:
+            return 0.0
+        got = sum(w * self._match(q, terms) for q, w in zip(self.tokens, self.weights, strict=True))
+        return got / self.total
 
 
 def coverage(query_tokens: Sequence[str], item_tokens: frozenset[str]) -> float:
     """Weighted share of the (distinct) query tokens the item matches, typo-tolerant."""
-    distinct = list(dict.fromkeys(query_tokens))
-    if not distinct:
-        return 0.0
-    weights = [UNIT_WEIGHT if q in UNITS else 1.0 for q in distinct]
-    got = sum(w * token_match(q, item_tokens) for q, w in zip(distinct, weights, strict=True))
-    return got / sum(weights)
+    return Coverage(query_tokens)(item_tokens)
 
 
 def rrf(rank: int | None, weight: float = 1.0, k: int = RRF_K) -> float:

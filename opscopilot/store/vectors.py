@@ -241,11 +241,13 @@ def knn_sql(
     where: str = "",
     exact: bool = False,
     limit_param: str = "k",
+    columns: str = "",
 ) -> str:
     """Nearest `:<limit_param>` entities to `:<param>` by cosine distance, as (id, d) rows.
 
     With `exact`, the distance is computed on the unsized column, which no index covers:
-    a sequential scan, the ground truth for recall. `where` is trusted SQL over `e`.
+    a sequential scan, the ground truth for recall. `where` and `columns` (extra output,
+    e.g. ", e.terms") are trusted SQL over `e`.
     """
     model = checked_model(model)
     if entity_type not in ("item", "chunk"):
@@ -253,7 +255,7 @@ def knn_sql(
     column = "e.embedding" if exact or dim > MAX_INDEXED_DIM else f"e.embedding::vector({dim})"
     param = f"CAST(:{query_param(model)} AS real[])::vector({dim})"
     return (
-        f"SELECT e.entity_id AS id, {column} <=> {param} AS d FROM embeddings e "
+        f"SELECT e.entity_id AS id, {column} <=> {param} AS d{columns} FROM embeddings e "
         f"WHERE e.model = '{model}' AND e.entity_type = '{entity_type}' {where} "
         f"ORDER BY d LIMIT :{limit_param}"
     )

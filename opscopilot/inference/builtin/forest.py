@@ -14,6 +14,7 @@ than the baseline itself.
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,9 +96,19 @@ def fit_reference_forest(seed: int = REFERENCE_SEED) -> tuple[Any, NDArray[np.fl
     return forest.fit(reference), reference
 
 
-@functools.cache
+_BUILD_LOCK = threading.Lock()
+
+
 def reference_scorer() -> ForestScorer:
-    """Built on first use, then shared by every call in this process."""
+    """Built on first use, then shared by every call in this process. Single-flight: a
+    call that arrives while the start-up warm-up is building it waits for that build
+    instead of fitting a second forest beside it."""
+    with _BUILD_LOCK:
+        return _build_reference_scorer()
+
+
+@functools.cache
+def _build_reference_scorer() -> ForestScorer:
     forest, reference = fit_reference_forest()
     scorer = ForestScorer.from_forest(forest)
     cut = float(np.quantile(scorer.score(reference), REFERENCE_QUANTILE))

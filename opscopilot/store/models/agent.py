@@ -47,7 +47,8 @@ class ChatRun(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     thread_id: Mapped[str] = mapped_column(ForeignKey("chat_threads.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    # running, done, awaiting_approval, error, cancelled, ...
+    status: Mapped[str] = mapped_column(String(32), default="running")
     question: Mapped[str | None] = mapped_column(Text)
     answer: Mapped[str | None] = mapped_column(Text)
     usage: Mapped[dict[str, Any]] = mapped_column(default=dict)

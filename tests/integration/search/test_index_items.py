@@ -64,7 +64,7 @@ async def test_a_new_model_gets_its_own_partial_hnsw_index_beside_the_old_vector
         )
         assert definition is not None
         assert "vector(64)" in definition and "'hash-ngram-64'" in definition
-        assert "m='32'" in definition.replace(" ", "")
+        assert "m='24'" in definition.replace(" ", "")
         hits = await search_items(s, query="gasket acme", model="hash-ngram-64")
     assert hits[0].item.sku == "GSK-1"
     assert hits[0].matched == "semantic"  # the configured model is not the fuzzy one here

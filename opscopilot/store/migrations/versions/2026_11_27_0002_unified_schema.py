@@ -2,7 +2,7 @@
 
 Revision ID: 2026_11_27_0002
 Revises: 2026_11_27_0001
-Create Date: 2026-11-28 01:39:22.502614
+Create Date: 2026-11-28 02:51:25.142983
 """
 
 from collections.abc import Sequence
@@ -171,7 +171,7 @@ def upgrade() -> None:
         unique=False,
         postgresql_using="hnsw",
         postgresql_where=sa.text("model = 'hash-ngram-256'"),
-        postgresql_with={"m": 32, "ef_construction": 128},
+        postgresql_with={"m": 24, "ef_construction": 200},
         postgresql_ops={"vec": "vector_cosine_ops"},
     )
     op.create_table(
@@ -963,7 +963,7 @@ def upgrade() -> None:
         "chat_runs",
         sa.Column("id", sa.UUID(), nullable=False),
         sa.Column("thread_id", sa.String(length=128), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("question", sa.Text(), nullable=True),
         sa.Column("answer", sa.Text(), nullable=True),
         sa.Column("usage", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -1209,7 +1209,7 @@ def downgrade() -> None:
         table_name="embeddings",
         postgresql_using="hnsw",
         postgresql_where=sa.text("model = 'hash-ngram-256'"),
-        postgresql_with={"m": 32, "ef_construction": 128},
+        postgresql_with={"m": 24, "ef_construction": 200},
         postgresql_ops={"vec": "vector_cosine_ops"},
     )
     op.drop_table("embeddings")

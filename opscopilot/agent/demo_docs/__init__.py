@@ -1,0 +1,1 @@
+"""Package data (templates / documents), a package so that wheels include it."""

@@ -1,0 +1,1 @@
+"""The evaluation suite: golden questions over the demo plant, scored per model."""

@@ -1,0 +1,191 @@
+"""The chat models behind the model node, and one guarded streaming call over them.
+
+A configured model goes through litellm (`ChatLiteLLM`, imported lazily: it costs seconds).
+litellm's own timeouts do not fire on a silent upstream, so every call runs under our
+deadline and an idle-chunk watchdog. A call that fails before streaming anything is
+retried (transient errors) and then handed to the fallback model; one that fails after
+tokens reached the person is not repeated (they would see the text twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.utils import message_chunk_to_message
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+
+from opscopilot.core.errors import ServiceUnavailable
+from opscopilot.core.settings import LLMSettings
+from opscopilot.tools.scrub import scrub_text
+
+log = logging.getLogger(__name__)
+
+RETRY_BACKOFF_S = 0.5
+
+
+class ModelUnavailable(ServiceUnavailable):
+    code = "model_unavailable"
+
+
+@dataclass(frozen=True)
+class ModelChain:
+    """The primary model and its fallback, each already bound to the tools."""
+
+    models: tuple[tuple[str, Runnable[Any, Any]], ...]
+    deadline_s: float
+    idle_s: float
+    retries: int
+    offline: bool
+
+
+def make_litellm(model: str, settings: LLMSettings) -> BaseChatModel:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+    from langchain_litellm import ChatLiteLLM
+
+    litellm.suppress_debug_info = True
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "temperature": settings.temperature,
+        # Our watchdog owns time and retries; litellm's would stack on top of them.
+        "request_timeout": settings.call_deadline_s,
+        "max_retries": 0,
+        # ...and so would the provider SDK's own (the OpenAI client retries 5xx twice).
+        "model_kwargs": {"max_retries": 0},
+    }
+    if settings.api_base:
+        kwargs["api_base"] = settings.api_base
+    if settings.api_key is not None:
+        kwargs["api_key"] = settings.api_key.get_secret_value()
+    return ChatLiteLLM(**kwargs)
+
+
+def build_chain(
+    settings: LLMSettings,
+    tools: Sequence[BaseTool],
+    *,
+    primary: BaseChatModel | None = None,
+    fallback: BaseChatModel | None = None,
+) -> ModelChain:
+    """Bind the tools to the configured model (or `primary`, for tests) and its fallback."""
+    offline = primary is None and not settings.model
+    if primary is None:
+        if settings.model:
+            primary = make_litellm(settings.model, settings)
+        else:
+            from opscopilot.agent.offline import OfflineChatModel
+
+            primary = OfflineChatModel(tool_names=frozenset(t.name for t in tools))
+    if fallback is None and settings.fallback_model and not offline:
+        fallback = make_litellm(settings.fallback_model, settings)
+    models: list[tuple[str, Runnable[Any, Any]]] = [
+        (settings.model or "offline", primary.bind_tools(list(tools)))
+    ]
+    if fallback is not None:
+        models.append((settings.fallback_model or "fallback", fallback.bind_tools(list(tools))))
+    return ModelChain(
+        models=tuple(models),
+        deadline_s=settings.call_deadline_s,
+        idle_s=settings.idle_chunk_timeout_s,
+        retries=max(0, settings.num_retries),
+        offline=offline,
+    )
+
+
+class _Streamed(Exception):
+    """A call failed after it had streamed content: not safe to repeat."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def transient(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError | ConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status in (408, 409, 429) or status >= 500
+    name = type(exc).__name__
+    return any(
+        word in name
+        for word in ("Timeout", "Connection", "RateLimit", "ServiceUnavailable", "InternalServer")
+    )
+
+
+async def _stream_once(
+    model: Runnable[Any, Any], messages: list[BaseMessage], *, deadline: float, idle: float
+) -> AIMessage:
+    merged: AIMessageChunk | None = None
+    whole: AIMessage | None = None
+    streamed = False
+    stream = model.astream(messages)
+    try:
+        async with asyncio.timeout(deadline):
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(anext(stream), idle)
+                except StopAsyncIteration:
+                    break
+                if isinstance(chunk, AIMessageChunk):
+                    merged = chunk if merged is None else merged + chunk
+                    streamed = streamed or bool(chunk.content)
+                elif isinstance(chunk, AIMessage) and merged is None and whole is None:
+                    whole = chunk  # a model that cannot stream answers in one piece
+                else:
+                    raise TypeError(f"model streamed a {type(chunk).__name__}")
+    except (Exception, asyncio.CancelledError) as exc:
+        if streamed and not isinstance(exc, asyncio.CancelledError):
+            raise _Streamed(exc) from exc
+        raise
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+    if whole is not None:
+        return whole
+    if merged is None:
+        raise ModelUnavailable("the model returned nothing")
+    message = message_chunk_to_message(merged)
+    assert isinstance(message, AIMessage)
+    return message
+
+
+async def call_model(chain: ModelChain, messages: list[BaseMessage]) -> AIMessage:
+    """One model step: the primary with retries, then the fallback; our clock throughout."""
+    last: BaseException | None = None
+    for index, (name, model) in enumerate(chain.models):
+        for attempt in range(chain.retries + 1):
+            try:
+                return await _stream_once(
+                    model, messages, deadline=chain.deadline_s, idle=chain.idle_s
+                )
+            except _Streamed as exc:
+                log.warning("model %s failed mid-answer: %s", name, type(exc.cause).__name__)
+                raise ModelUnavailable(
+                    "the model stopped in the middle of its answer; please ask again"
+                ) from exc.cause
+            except Exception as exc:  # provider errors come in many classes; classified below
+                last = exc
+                log.warning(
+                    "model %s attempt %d failed: %s: %s",
+                    name,
+                    attempt + 1,
+                    type(exc).__name__,
+                    scrub_text(str(exc)),
+                )
+                # Our own clock ran out: that model is hanging; move on to the fallback.
+                if isinstance(exc, TimeoutError) or not transient(exc):
+                    break
+                if attempt < chain.retries:
+                    await asyncio.sleep(RETRY_BACKOFF_S * (2**attempt))
+        if index + 1 < len(chain.models):
+            log.warning("falling back from model %s", name)
+    kind = type(last).__name__ if last else "no answer"
+    raise ModelUnavailable(f"the language model is unavailable right now ({kind})") from last

@@ -1,0 +1,52 @@
+"""Thread memory: LangGraph's Postgres checkpointer on its own psycopg pool.
+
+The checkpointer speaks psycopg 3 (the rest of the app uses asyncpg), so it gets its own
+small pool: autocommit (its setup runs CREATE INDEX CONCURRENTLY), dict rows, no prepared
+statements (safe behind a transaction pooler), no pipeline mode (it breaks on connections
+left idle while a model thinks). `setup()` runs once per process, under an advisory lock
+so that replicas starting together do not race on the migration table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg.rows import dict_row
+
+from opscopilot.store.urls import libpq_url
+
+# Any fixed number: "the checkpointer's setup" across every process of the deployment.
+SETUP_LOCK_KEY = 7_214_390_551
+POOL_MIN = 1
+POOL_MAX = 8
+
+
+@asynccontextmanager
+async def open_checkpointer(db_url: str, *, max_size: int = POOL_MAX) -> AsyncIterator[object]:
+    """An `AsyncPostgresSaver` over a pool that lives as long as the context."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+    from psycopg_pool import AsyncConnectionPool
+
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        libpq_url(db_url),
+        min_size=POOL_MIN,
+        max_size=max(POOL_MIN, max_size),
+        open=False,
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+        check=AsyncConnectionPool.check_connection,
+        name="checkpointer",
+    )
+    async with pool:
+        # Checkpoints hold messages and plain data only: loading refuses any other type
+        # (what LANGGRAPH_STRICT_MSGPACK does, without depending on import order).
+        serde = JsonPlusSerializer(allowed_msgpack_modules=None)
+        saver = AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
+        async with pool.connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+            try:
+                await saver.setup()
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
+        yield saver

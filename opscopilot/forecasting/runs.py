@@ -1,0 +1,297 @@
+"""Bulk forecasts: every item of a type at a site, as one run split into partitions.
+
+Each partition is its own job on the `forecast` queue, so several workers share a run. A
+partition is claimed (status running, attempts + 1), its items are read and forecast (CPU in a
+thread), then everything it produced (forecasts, alerts, events, the partition's status and the
+run's progress) is written in ONE transaction that first re-checks the partition under a row
+lock. Hence, after a crash:
+
+- a partition whose worker died wrote nothing; its job, stalled, is retried
+  (maint.retry_stalled_jobs) or re-deferred (`resume_run`), and runs again from scratch;
+- a finished partition is never redone, even if its job is delivered twice;
+- alerts are not duplicated: one open alert per item and type, an event only when new or worse.
+
+The run's horizon is each item's default horizon (shortened for short histories, as on the
+API path); items that cannot be forecast are counted as skipped. Registry metrics are
+recorded after the partition commits, one short transaction per forecast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import case, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscopilot.access.roles import SYSTEM, Principal
+from opscopilot.access.service import audit
+from opscopilot.core.errors import NotFoundError, ValidationFailed
+from opscopilot.core.metrics import FORECAST_SECONDS
+from opscopilot.core.settings import Settings
+from opscopilot.forecasting import queries
+from opscopilot.forecasting.assemble import Ask, Outcome, Prepared, compute, prepare
+from opscopilot.forecasting.errors import ForecastInputError
+from opscopilot.forecasting.frames import FORECAST_TYPES
+from opscopilot.forecasting.pipeline import EngineOptions
+from opscopilot.forecasting.schemas import BulkCreate, PartitionRead, RunRead
+from opscopilot.forecasting.service import (
+    engine_options,
+    record_metrics,
+    resolve_site,
+    store_outcome,
+)
+from opscopilot.store.models import Forecast, ForecastRun, ForecastRunPartition
+
+FORECAST_QUEUE = "forecast"
+PARTITION_TASK = "forecast.partition"
+NIGHTLY_TASK = "forecast.nightly"
+# Nightly runs forecast by week: lead times are days to weeks, so weekly periods place a
+# stockout within them; monthly buckets would blur it.
+NIGHTLY_PERIOD = "weekly"
+SessionFactory = Callable[[], Any]  # async_sessionmaker: `async with factory() as session`
+
+
+class JobQueue(Protocol):
+    """The part of the procrastinate app that defers a job."""
+
+    def configure_task(self, name: str, **kwargs: Any) -> Any: ...
+
+
+async def start_bulk_run(
+    sessions: SessionFactory,
+    *,
+    queue: JobQueue | None,
+    request: BulkCreate,
+    principal: Principal,
+    settings: Settings,
+    trigger: str,
+) -> RunRead:
+    """Create the run and its partitions, commit, then defer one job per partition (unless
+    `queue` is None: the caller runs the partitions itself, as the CLI does)."""
+    site = resolve_site(request.site, principal, settings)
+    async with sessions() as session:
+        ids = await queries.items_to_forecast(
+            session, forecast_type=request.forecast_type, site=site
+        )
+        chunks = [ids[i : i + request.partition_size] for i in
+                  range(0, len(ids), request.partition_size)]  # fmt: skip
+        run = ForecastRun(
+            id=uuid.uuid4(),
+            site=site,
+            forecast_type=request.forecast_type,
+            period=request.period,
+            horizon=request.horizon or settings.forecast.default_horizon,
+            status="running" if chunks else "succeeded",
+            partitions_total=len(chunks),
+            partitions_done=0,
+            items_total=len(ids),
+            items_done=0,
+            trigger=trigger,
+            finished_at=None if chunks else datetime.now(UTC),
+        )
+        session.add(run)
+        session.add_all(
+            ForecastRunPartition(run_id=run.id, partition_no=no, item_ids=chunk, status="pending",
+                                 attempts=0)
+            for no, chunk in enumerate(chunks)
+        )  # fmt: skip
+        await audit(
+            session,
+            actor=principal,
+            event_type="forecast.bulk_started",
+            subject=str(run.id),
+            details={"forecast_type": run.forecast_type, "period": run.period,
+                     "items": len(ids), "partitions": len(chunks), "trigger": trigger},
+            site=site,
+        )  # fmt: skip
+        await session.commit()
+    if queue is not None:
+        await defer_partitions(queue, run_id=run.id, partitions=range(len(chunks)))
+    async with sessions() as session:
+        return await get_run(session, run_id=run.id, principal=principal)
+
+
+async def defer_partitions(queue: JobQueue, *, run_id: uuid.UUID, partitions: Any) -> int:
+    """One job per partition; a partition already waiting in the queue is not queued twice."""
+    deferred = 0
+    for no in partitions:
+        task = queue.configure_task(PARTITION_TASK, queueing_lock=f"forecast:{run_id}:{no}")
+        try:
+            await task.defer_async(run_id=str(run_id), partition_no=int(no))
+            deferred += 1
+        except AlreadyEnqueued:
+            continue
+    return deferred
+
+
+async def resume_run(
+    sessions: SessionFactory, *, queue: JobQueue, run_id: uuid.UUID, principal: Principal
+) -> RunRead:
+    """Re-defer the partitions of a run that are not done (after a crash lost their jobs)."""
+    async with sessions() as session:
+        await get_run(session, run_id=run_id, principal=principal)
+        pending = await session.scalars(
+            select(ForecastRunPartition.partition_no).where(
+                ForecastRunPartition.run_id == run_id, ForecastRunPartition.status != "done"
+            )
+        )
+        numbers = list(pending.all())
+    await defer_partitions(queue, run_id=run_id, partitions=numbers)
+    async with sessions() as session:
+        return await get_run(session, run_id=run_id, principal=principal)
+
+
+async def get_run(session: AsyncSession, *, run_id: uuid.UUID, principal: Principal) -> RunRead:
+    run = await session.get(ForecastRun, run_id, populate_existing=True)
+    if run is None or not principal.sees_site(run.site):
+        raise NotFoundError(f"no forecast run {run_id}", field="run_id")
+    parts = (
+        await session.scalars(
+            select(ForecastRunPartition)
+            .where(ForecastRunPartition.run_id == run_id)
+            .order_by(ForecastRunPartition.partition_no)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    stored = await session.scalar(select(func.count()).where(Forecast.run_id == run_id)) or 0
+    return RunRead(
+        id=run.id,
+        site=run.site,
+        forecast_type=run.forecast_type,
+        period=run.period,
+        horizon=run.horizon,
+        status=run.status,
+        trigger=run.trigger,
+        partitions_total=run.partitions_total,
+        partitions_done=run.partitions_done,
+        items_total=run.items_total,
+        items_done=run.items_done,
+        forecasts=stored,
+        skipped=max(0, run.items_done - stored),
+        progress=run.partitions_done / run.partitions_total if run.partitions_total else 1.0,
+        partitions=[
+            PartitionRead(
+                partition_no=p.partition_no,
+                items=len(p.item_ids),
+                status=p.status,
+                attempts=p.attempts,
+                finished_at=p.finished_at,
+            )
+            for p in parts
+        ],  # fmt: skip
+        error=run.error,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+    )
+
+
+async def _partition(
+    session: AsyncSession, run_id: uuid.UUID, partition_no: int
+) -> ForecastRunPartition | None:
+    return await session.scalar(
+        select(ForecastRunPartition)
+        .where(
+            ForecastRunPartition.run_id == run_id,
+            ForecastRunPartition.partition_no == partition_no,
+        )
+        .with_for_update()
+    )
+
+
+async def run_partition(
+    sessions: SessionFactory, *, run_id: uuid.UUID, partition_no: int, settings: Settings
+) -> str:
+    """Forecast one partition's items and commit them with the run's progress (module doc)."""
+    async with sessions() as session:
+        part = await _partition(session, run_id, partition_no)
+        run = await session.get(ForecastRun, run_id)
+        if part is None or run is None:
+            return "no such partition"
+        if part.status == "done":
+            return "already done"
+        part.status, part.attempts = "running", part.attempts + 1
+        item_ids, site = list(part.item_ids), run.site
+        ask = Ask(forecast_type=run.forecast_type, period=run.period)  # type: ignore[arg-type]
+        options = replace(engine_options(settings, bulk=True), default_horizon=run.horizon)
+        await session.commit()
+
+    today = datetime.now(UTC).date()
+    prepared: list[Prepared] = []
+    async with sessions() as session:
+        for item_id in item_ids:
+            try:
+                item = await queries.item_facts(session, entity_id=item_id, site=site)
+                prepared.append(await prepare(session, item=item, ask=ask, as_of=today))
+            except (NotFoundError, ValidationFailed):
+                continue  # deleted since, or nothing to project from: counted as skipped
+    started = time.perf_counter()
+    outcomes = await asyncio.to_thread(_compute_all, prepared, options)
+    FORECAST_SECONDS.labels(mode="bulk").observe(time.perf_counter() - started)
+
+    async with sessions() as session:
+        part = await _partition(session, run_id, partition_no)
+        if part is None or part.status == "done":
+            return "done by another worker"
+        for outcome in outcomes:
+            await store_outcome(session, outcome, official=True, run_id=run_id)
+        part.status, part.finished_at = "done", datetime.now(UTC)
+        finishing = ForecastRun.partitions_done + 1 >= ForecastRun.partitions_total
+        await session.execute(
+            update(ForecastRun)
+            .where(ForecastRun.id == run_id)
+            .values(
+                partitions_done=ForecastRun.partitions_done + 1,
+                items_done=ForecastRun.items_done + len(item_ids),
+                status=case((finishing, "succeeded"), else_="running"),
+                finished_at=case((finishing, func.now()), else_=None),
+            )
+        )
+        await session.commit()
+    for outcome in outcomes:
+        async with sessions() as session:
+            await record_metrics(session, outcome)
+            await session.commit()
+    return f"{len(outcomes)} of {len(item_ids)} items forecast"
+
+
+def _compute_all(prepared: list[Prepared], options: EngineOptions) -> list[Outcome]:
+    outcomes = []
+    for one in prepared:
+        try:
+            outcomes.append(compute(one, options=options))
+        except ForecastInputError:
+            continue  # too little history and the like: counted as skipped
+    return outcomes
+
+
+async def start_nightly(
+    sessions: SessionFactory, *, queue: JobQueue, settings: Settings
+) -> list[RunRead]:
+    """A bulk run per site with data and per forecast type that has items there."""
+    async with sessions() as session:
+        wanted = [
+            (site, forecast_type)
+            for site in await queries.sites_with_data(session)
+            for forecast_type in FORECAST_TYPES
+            if await queries.items_to_forecast(session, forecast_type=forecast_type, site=site)
+        ]
+    runs = []
+    for site, forecast_type in wanted:
+        runs.append(
+            await start_bulk_run(
+                sessions,
+                queue=queue,
+                request=BulkCreate(forecast_type=forecast_type, period=NIGHTLY_PERIOD, site=site),
+                principal=SYSTEM,
+                settings=settings,
+                trigger="nightly",
+            )
+        )
+    return runs

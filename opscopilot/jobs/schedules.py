@@ -1,0 +1,261 @@
+"""The scheduled run: per site, acting as the site's service user, the bulk forecast (its
+partitions spread over the workers; the alert rules run inside each partition, and notify's
+routing delivers each new or worse alert once), then ONE summary per configured channel of
+what is new or worse since the previous summary.
+
+`schedule.run` is periodic (cron `settings.schedule.summary_cron`; procrastinate defers it
+once per tick however many workers run). It starts the runs and defers `schedule.summary`,
+which waits for the runs to finish (re-deferring itself, up to `summary_wait_s`) and posts
+with claim-before-post (jobs/scheduled_posts.py), so a retried job never posts twice.
+
+The summary repeats no alert: it lists the `alert.raised` events (emitted only for new or
+worse alerts) since the previous summary, one line each, rendered from the template
+prompts/schedule/summary.j2 — facts from the store, nothing invented.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import procrastinate
+from procrastinate.types import JSONValue
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from opscopilot.access.roles import Principal
+from opscopilot.core.settings import Settings
+from opscopilot.forecasting import queries
+from opscopilot.forecasting.frames import FORECAST_TYPES
+from opscopilot.forecasting.runs import NIGHTLY_PERIOD, start_bulk_run
+from opscopilot.forecasting.schemas import BulkCreate
+from opscopilot.jobs.runtime import runtime_of
+from opscopilot.jobs.scheduled_posts import Poster, SessionFactory, post_once
+from opscopilot.notify.events import ALERT_RAISED
+from opscopilot.prompts import render
+from opscopilot.store.models import ForecastRun, OutboxEvent, ScheduledPost, Site, User
+
+log = logging.getLogger(__name__)
+
+blueprint = procrastinate.Blueprint()
+
+RUN_TASK = "schedule.run"
+SUMMARY_TASK = "schedule.summary"
+SUMMARY_KIND = "summary"
+# With no earlier summary in the channel, the first one looks back this far.
+FIRST_LOOKBACK = timedelta(days=1)
+WAIT_STEP_S = 5
+
+
+def service_external_id(site: str) -> str:
+    return f"service:{site}"
+
+
+async def service_principal(session: AsyncSession, *, site: str) -> Principal:
+    """The site's service user (created when missing): an operator of that one site."""
+    external_id = service_external_id(site)
+    await session.execute(
+        insert(User)
+        .values(id=uuid.uuid4(), external_id=external_id, name=f"Scheduled runs ({site})",
+                role="operator", sites=[site], is_service=True)
+        .on_conflict_do_nothing(index_elements=["external_id"])
+    )  # fmt: skip
+    user = await session.scalar(select(User).where(User.external_id == external_id))
+    assert user is not None
+    return Principal(
+        user_id=user.id, external_id=user.external_id, role="operator", sites=tuple(user.sites)
+    )
+
+
+async def start_site_runs(
+    sessions: SessionFactory, *, queue: Any, site: str, settings: Settings
+) -> list[uuid.UUID]:
+    """One bulk run per forecast type with items at the site, as its service user."""
+    async with sessions() as session:
+        principal = await service_principal(session, site=site)
+        await session.commit()
+        types = [
+            t for t in FORECAST_TYPES
+            if await queries.items_to_forecast(session, forecast_type=t, site=site)
+        ]  # fmt: skip
+    run_ids = []
+    for forecast_type in types:
+        run = await start_bulk_run(
+            sessions,
+            queue=queue,
+            request=BulkCreate(forecast_type=forecast_type, period=NIGHTLY_PERIOD, site=site),
+            principal=principal,
+            settings=settings,
+            trigger="schedule",
+        )
+        run_ids.append(run.id)
+    return run_ids
+
+
+async def _changes(session: AsyncSession, *, site: str, since: datetime) -> list[dict[str, Any]]:
+    """Alerts announced (new or worse) since `since`: the latest announcement of each."""
+    events = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.event_type == ALERT_RAISED, OutboxEvent.site == site,
+               OutboxEvent.created_at > since)
+        .order_by(OutboxEvent.id)
+    )  # fmt: skip
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events.all():
+        latest[event.aggregate_id] = event.payload
+    return list(latest.values())
+
+
+async def _previous_summary_at(
+    session: AsyncSession, *, site: str, channel: str, period_key: str
+) -> datetime | None:
+    return await session.scalar(
+        select(func.max(ScheduledPost.updated_at)).where(
+            ScheduledPost.kind == SUMMARY_KIND,
+            ScheduledPost.site == site,
+            ScheduledPost.channel == channel,
+            ScheduledPost.period_key != period_key,
+            ScheduledPost.message_ts.is_not(None),
+        )
+    )
+
+
+async def post_summaries(
+    sessions: SessionFactory,
+    *,
+    site: str,
+    channels: list[str],
+    period_key: str,
+    run_ids: list[uuid.UUID],
+    poster: Poster,
+) -> int:
+    """One summary per channel for this period; returns how many were posted now."""
+    posted = 0
+    for channel in channels:
+
+        async def compose(channel: str = channel) -> str:
+            async with sessions() as session:
+                now = datetime.now(UTC)
+                previous = await _previous_summary_at(
+                    session, site=site, channel=channel, period_key=period_key
+                )
+                since = previous or now - FIRST_LOOKBACK
+                runs = (
+                    await session.scalars(select(ForecastRun).where(ForecastRun.id.in_(run_ids)))
+                ).all()
+                return render(
+                    "schedule/summary",
+                    site=site,
+                    runs=len(runs),
+                    items_done=sum(r.items_done for r in runs),
+                    items_total=sum(r.items_total for r in runs),
+                    changes=await _changes(session, site=site, since=since),
+                    since=since.strftime("%Y-%m-%d %H:%M UTC"),
+                )
+
+        ts = await post_once(
+            sessions, kind=SUMMARY_KIND, site=site, channel=channel, period_key=period_key,
+            compose=compose, poster=poster,
+        )  # fmt: skip
+        posted += ts is not None
+    return posted
+
+
+def slack_poster(settings: Settings) -> Poster:
+    """Posts with the notify Slack channel and the shared Slack settings."""
+    from opscopilot.notify.channels.base import OutgoingMessage
+    from opscopilot.notify.channels.slack import SlackChannel
+    from opscopilot.notify.filters import Severity
+
+    if settings.slack.bot_token is None:
+        raise RuntimeError("summary channels are set but OPSCOPILOT_SLACK__BOT_TOKEN is not")
+    slack = SlackChannel(
+        token=settings.slack.bot_token.get_secret_value(), base_url=settings.slack.base_url
+    )
+
+    async def post(channel: str, text: str) -> str:
+        result = await slack.deliver(
+            OutgoingMessage(
+                notification_id=uuid.uuid4(),
+                recipient=channel,
+                title="Scheduled run summary",
+                text=text,
+                severity=Severity.INFO,
+                notification_type="schedule.summary",
+            )
+        )
+        return result.provider_message_id
+
+    return post
+
+
+async def _runs_pending(sessions: SessionFactory, run_ids: list[uuid.UUID]) -> bool:
+    async with sessions() as session:
+        pending = await session.scalar(
+            select(func.count())
+            .select_from(ForecastRun)
+            .where(ForecastRun.id.in_(run_ids), ForecastRun.status == "running")
+        )
+    return bool(pending)
+
+
+@blueprint.task(name=SUMMARY_TASK, pass_context=True, retry=procrastinate.RetryStrategy(
+    max_attempts=5, exponential_wait=2))  # fmt: skip
+async def summary_job(
+    context: procrastinate.JobContext,
+    site: str,
+    period_key: str,
+    run_ids: list[str],
+    deadline: float,
+) -> int:
+    runtime = runtime_of(context)
+    sessions = runtime.database().sessions
+    ids = [uuid.UUID(r) for r in run_ids]
+    if await _runs_pending(sessions, ids) and datetime.now(UTC).timestamp() < deadline:
+        again: list[JSONValue] = list(run_ids)
+        await context.app.configure_task(
+            SUMMARY_TASK, schedule_in={"seconds": WAIT_STEP_S}
+        ).defer_async(site=site, period_key=period_key, run_ids=again, deadline=deadline)
+        return 0
+    return await post_summaries(
+        sessions,
+        site=site,
+        channels=list(runtime.settings.schedule.summary_channels),
+        period_key=period_key,
+        run_ids=ids,
+        poster=slack_poster(runtime.settings),
+    )
+
+
+@blueprint.task(name=RUN_TASK, pass_context=True, queueing_lock=RUN_TASK)
+async def run_job(context: procrastinate.JobContext, timestamp: int) -> int:
+    runtime = runtime_of(context)
+    sessions = runtime.database().sessions
+    settings = runtime.settings
+    async with sessions() as session:
+        # Plants on record, and any site with data that has no `sites` row yet.
+        known = set((await session.scalars(select(Site.code))).all())
+        sites = sorted(known | set(await queries.sites_with_data(session)))
+    period_key = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for site in sites:
+        run_ids = await start_site_runs(sessions, queue=context.app, site=site, settings=settings)
+        if settings.schedule.summary_channels:
+            await context.app.configure_task(
+                SUMMARY_TASK, queueing_lock=f"summary:{site}:{period_key}"
+            ).defer_async(
+                site=site,
+                period_key=period_key,
+                run_ids=[str(r) for r in run_ids],
+                deadline=timestamp + settings.schedule.summary_wait_s,
+            )
+    log.info("scheduled run started", extra={"sites": len(sites), "period": period_key})
+    return len(sites)
+
+
+def attach_schedules(app: procrastinate.App, settings: Settings) -> None:
+    app.periodic(cron=settings.schedule.summary_cron, periodic_id="schedule-run")(
+        app.tasks[RUN_TASK]
+    )

@@ -1,0 +1,127 @@
+"""Alert tools: the open forecast alerts (read), and acting on one (write)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from langchain_core.tools import tool
+from langgraph.prebuilt import ToolRuntime
+from pydantic import BaseModel, Field
+
+from opscopilot.forecasting import service as forecasting
+from opscopilot.forecasting.rules import Severity
+from opscopilot.forecasting.schemas import AlertRead
+from opscopilot.tools.base import ToolSpec, WriteMeta, respond, to_jsonable, write_tool
+from opscopilot.tools.context import ToolContext
+
+REQUIRES: tuple[str, ...] = (
+    "opscopilot.forecasting.service:list_active_alerts",
+    "opscopilot.forecasting.service:get_alert",
+    "opscopilot.forecasting.service:acknowledge_alert",
+    "opscopilot.forecasting.service:snooze_alert",
+    "opscopilot.forecasting.service:resolve_alert",
+)
+
+
+def _alert(a: AlertRead) -> dict[str, Any]:
+    return {
+        "id": str(a.id),
+        "sku": a.sku,
+        "site": a.site,
+        "alert_type": a.alert_type,
+        "severity": a.severity,
+        "message": a.message,
+        "status": a.status,
+        "acted_by": a.acted_by,
+        "updated_at": a.updated_at.isoformat(),
+    }
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def active_alerts(
+    runtime: ToolRuntime[ToolContext],
+    severity: Severity | None = None,
+    sku: str | None = None,
+    limit: int = 10,
+) -> tuple[str, dict[str, Any]]:
+    """The open forecast alerts at the chat's site (stockout risk, excess stock, demand
+    spike or drop, supply shortfall, quality drift), most severe first.
+
+    Args:
+        severity: Only this severity: low, medium, high or critical.
+        sku: Only alerts of this item.
+        limit: How many to list (default 10).
+    """
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        found = await forecasting.list_active_alerts(
+            session,
+            principal=ctx.principal,
+            severity=[severity] if severity else None,
+            sku=sku.strip() if sku else None,
+            site=ctx.site,
+            limit=max(1, min(limit, 50)),
+        )
+    return respond("active_alerts", {"alerts": [_alert(a) for a in found], "count": len(found)})
+
+
+class AlertActionArgs(BaseModel):
+    alert_id: uuid.UUID = Field(description="The alert's id, from active_alerts.")
+    action: Literal["acknowledge", "snooze", "resolve"]
+    snooze_days: int = Field(1, ge=1, le=90, description="For snooze: days until it returns.")
+    note: str | None = Field(None, max_length=500, description="For resolve: why it is closed.")
+
+
+async def alert_action(ctx: ToolContext, args: BaseModel, meta: WriteMeta) -> dict[str, Any]:
+    """Acknowledge, snooze or resolve a forecast alert, when the person asks for it.
+    Pauses for an operator's approval.
+    """
+    assert isinstance(args, AlertActionArgs)
+    alert_id, who = args.alert_id, meta.approved_by
+    async with ctx.db.transaction() as session:
+        if args.action == "acknowledge":
+            done = await forecasting.acknowledge_alert(session, alert_id=alert_id, principal=who)
+        elif args.action == "snooze":
+            until = datetime.now(UTC) + timedelta(days=args.snooze_days)
+            done = await forecasting.snooze_alert(
+                session, alert_id=alert_id, until=until, principal=who
+            )
+        else:
+            done = await forecasting.resolve_alert(
+                session, alert_id=alert_id, principal=who, note=args.note
+            )
+    result: dict[str, Any] = to_jsonable(_alert(done))
+    return result
+
+
+async def _describe(ctx: ToolContext, args: BaseModel) -> str:
+    assert isinstance(args, AlertActionArgs)
+    async with ctx.db.session() as session:
+        alert = await forecasting.get_alert(
+            session, alert_id=args.alert_id, principal=ctx.principal
+        )
+    what = {
+        "acknowledge": "Acknowledge",
+        "snooze": f"Snooze for {args.snooze_days} day(s)",
+        "resolve": "Resolve",
+    }[args.action]
+    note = f" Note: {args.note!r}." if args.note else ""
+    return (
+        f"{what} the {alert.severity} {alert.alert_type.replace('_', ' ')} alert for "
+        f"{alert.sku} at site {alert.site}: {alert.message!r}.{note}"
+    )
+
+
+def specs() -> list[ToolSpec]:
+    return [
+        ToolSpec(tool=active_alerts, tier="read", status="listing the alerts"),
+        write_tool(
+            name="alert_action",
+            args_schema=AlertActionArgs,
+            describe=_describe,
+            execute=alert_action,
+            status="acting on the alert",
+        ),
+    ]

@@ -1,0 +1,214 @@
+"""Forecast tools: compute one, read the latest with its explanation, what-if (read tier).
+
+Computing a forecast stores it (and raises its alerts) but changes nothing outside: the
+trust tiers count it as a read, as the forecasting service does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.tools import tool
+from langgraph.prebuilt import ToolRuntime
+
+from opscopilot.forecasting import service as forecasting
+from opscopilot.forecasting.schemas import (
+    ForecastCreate,
+    ForecastRead,
+    SupplierDelay,
+    WhatIfCreate,
+)
+from opscopilot.tools.base import ToolSpec, respond
+from opscopilot.tools.context import ToolContext
+
+REQUIRES: tuple[str, ...] = (
+    "opscopilot.forecasting.service:create_forecast",
+    "opscopilot.forecasting.service:get_latest_forecast",
+    "opscopilot.forecasting.service:what_if",
+)
+
+Reply = tuple[str, dict[str, Any]]
+ForecastType = Literal["demand", "supply", "inventory", "quality"]
+Period = Literal["daily", "weekly", "monthly", "quarterly"]
+POINTS_SHOWN = 24
+# Explanation numbers about the change against the previous forecast.
+CHANGE_KEYS = ("previous_model", "previous_level", "new_level", "change_share", "overlap_periods")
+
+
+def _points(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = ("ds", "yhat", "lo80", "hi80")
+    return [
+        {k: round(v, 2) if isinstance(v, float) else v for k, v in p.items() if k in keep}
+        for p in points[:POINTS_SHOWN]
+    ]
+
+
+def _compact(f: ForecastRead) -> dict[str, Any]:
+    return {
+        "sku": f.entity_id,
+        "site": f.site,
+        "forecast_type": f.forecast_type,
+        "period": f.period,
+        "horizon": f.horizon,
+        "model": f.model,
+        "naive": f.naive,
+        "created_at": f.created_at.isoformat(),
+        "points": _points(f.points),
+        "explanation": f.explanation,
+        "chart_url": f.chart_url,
+    }
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def run_forecast(
+    runtime: ToolRuntime[ToolContext],
+    sku: str,
+    forecast_type: ForecastType = "demand",
+    period: Period = "monthly",
+    horizon: int | None = None,
+) -> Reply:
+    """Compute a new forecast of one item (the best model by backtest, with 80 % and 95 %
+    intervals and a plain-language explanation) and store it as the official one.
+
+    Args:
+        sku: The item's SKU.
+        forecast_type: demand, supply, inventory (projected on hand) or quality (defect rate).
+        period: daily, weekly, monthly or quarterly buckets.
+        horizon: Periods ahead; default from the settings.
+    """
+    ctx = runtime.context
+    request = ForecastCreate(
+        forecast_type=forecast_type,
+        entity_id=sku.strip(),
+        period=period,
+        horizon=horizon,
+        site=ctx.site,
+        allow_naive=True,
+    )
+    async with ctx.db.transaction() as session:
+        made = await forecasting.create_forecast(
+            session, request=request, principal=ctx.principal, settings=ctx.settings
+        )
+    return respond("run_forecast", _compact(made))
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def get_forecast(
+    runtime: ToolRuntime[ToolContext],
+    sku: str,
+    forecast_type: ForecastType = "demand",
+    period: Period | None = None,
+) -> Reply:
+    """The latest official forecast of one item, with its explanation (no new computation).
+
+    Args:
+        sku: The item's SKU.
+        forecast_type: demand, supply, inventory or quality.
+        period: Only a forecast of this period; default the latest of any.
+    """
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        found = await forecasting.get_latest_forecast(
+            session,
+            entity_id=sku.strip(),
+            forecast_type=forecast_type,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            period=period,
+            site=ctx.site,
+        )
+    return respond("get_forecast", _compact(found))
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def explain_forecast(
+    runtime: ToolRuntime[ToolContext],
+    sku: str,
+    forecast_type: ForecastType = "demand",
+    period: Period | None = None,
+) -> Reply:
+    """Why the latest forecast of an item says what it says and how it changed against the
+    previous one: model, level, trend, season, and the change in level.
+
+    Args:
+        sku: The item's SKU.
+        forecast_type: demand, supply, inventory or quality.
+        period: Only a forecast of this period; default the latest of any.
+    """
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        found = await forecasting.get_latest_forecast(
+            session,
+            entity_id=sku.strip(),
+            forecast_type=forecast_type,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            period=period,
+            site=ctx.site,
+        )
+    facts = found.explanation_facts or {}
+    data = {
+        "sku": found.entity_id,
+        "forecast_type": found.forecast_type,
+        "period": found.period,
+        "model": found.model,
+        "created_at": found.created_at.isoformat(),
+        "explanation": found.explanation,
+        "change": {k: facts[k] for k in CHANGE_KEYS if k in facts},
+    }
+    return respond("explain_forecast", data)
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def what_if(
+    runtime: ToolRuntime[ToolContext],
+    sku: str,
+    demand_change_pct: float = 0.0,
+    supply_delay_days: int = 0,
+    supplier: str = "*",
+    period: Period = "weekly",
+) -> Reply:
+    """Re-project an item's inventory under a scenario (demand up or down by a percentage,
+    a supplier's receipts late by some days) and list the alerts it would raise. Nothing
+    official changes.
+
+    Args:
+        sku: The item's SKU.
+        demand_change_pct: Demand change in percent, e.g. 20 for +20 %, -10 for -10 %.
+        supply_delay_days: Days the supplier's receipts are late (negative: early).
+        supplier: The supplier's name, or * for every supplier.
+        period: Buckets of the projection.
+    """
+    ctx = runtime.context
+    delays = [SupplierDelay(supplier=supplier, days=supply_delay_days)] if supply_delay_days else []
+    request = WhatIfCreate(
+        entity_id=sku.strip(),
+        period=period,
+        site=ctx.site,
+        supplier_delays=delays,
+        demand_change_pct=demand_change_pct,
+    )
+    async with ctx.db.transaction() as session:
+        result = await forecasting.what_if(
+            session, request=request, principal=ctx.principal, settings=ctx.settings
+        )
+    data = {
+        "sku": sku.strip().upper(),
+        "lever": result.lever,
+        "baseline": _points(result.baseline.points),
+        "scenario": _points(result.scenario.points),
+        "scenario_explanation": result.scenario.explanation,
+        "alerts": [
+            {k: a.get(k) for k in ("alert_type", "severity", "message")} for a in result.alerts
+        ],
+    }
+    return respond("what_if", data)
+
+
+def specs() -> list[ToolSpec]:
+    return [
+        ToolSpec(tool=run_forecast, tier="read", status="computing the forecast"),
+        ToolSpec(tool=get_forecast, tier="read", status="reading the latest forecast"),
+        ToolSpec(tool=explain_forecast, tier="read", status="explaining the forecast"),
+        ToolSpec(tool=what_if, tier="read", status="projecting the scenario"),
+    ]
