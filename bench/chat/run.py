@@ -339,7 +339,10 @@ def main() -> None:
             api = f"http://127.0.0.1:{serve_port}"
             keys = people_keys(env, api, args.chats)
             full = Target("full", f"{api}/api/v1/chat", {"message": "hello"}, keys)
+            load_before = os.getloadavg()[0]
             memory = asyncio.run(measure(args, baseline, full, serve.pid))
+            # The machine may be shared: its load says how far the figures can be trusted.
+            memory["load_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     except Exception as exc:
         print(f"benchmark failed: {exc}; process log: {log}", file=sys.stderr)
         raise
@@ -368,6 +371,7 @@ def main() -> None:
     )
     print(f"serve CPU per chat: {memory['serve_cpu_ms_per_chat']} ms")
     print(f"serve RSS {memory['rss_before_mb']} MB -> {memory['rss_after_mb']} MB ({growth:+} MB)")
+    print(f"machine load (1 min) before and after: {memory['load_1m']} on {os.cpu_count()} CPUs")
     result = {
         "chats": args.chats,
         "async_commit": args.async_commit,

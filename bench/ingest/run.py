@@ -216,6 +216,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "rows": rows,
         "items": args.items,
+        "items_ingest_s": round(t_items, 1),
         "ours_s": round(t_ours, 3),
         "ours_unchanged_s": round(t_again, 3),
         "copy_same_shape_s": round(copies["bench_obs_shaped"], 3),

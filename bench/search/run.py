@@ -218,7 +218,8 @@ async def over_http(
     from opscopilot.api.app import create_app
 
     app = create_app(settings, database=db)
-    if not any(getattr(r, "path", "") == "/api/v1/items" for r in app.routes):
+    # the OpenAPI paths, not app.routes: included routers may be wrapped, not flattened
+    if "/api/v1/items" not in app.openapi().get("paths", {}):
         return None
     async with db.transaction() as session:
         key = (await create_key(session, user="bench", role="viewer")).key

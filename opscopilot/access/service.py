@@ -49,6 +49,44 @@ async def find_user(session: AsyncSession, *, external_id: str) -> User:
     return user
 
 
+async def set_user(
+    session: AsyncSession,
+    *,
+    external_id: str,
+    role: Role | None = None,
+    sites: list[str] | None = None,
+    slack_user_id: str | None = None,
+    name: str | None = None,
+) -> User:
+    """Create or change a user: the role and sites their keys and Slack questions act with.
+    `sites=[]` means every site; None leaves a value as it is. Caller commits."""
+    if role is not None and role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
+    user = await get_or_create_user(session, external_id=external_id, role=role or "viewer")
+    if role is not None:
+        user.role = role
+    if sites is not None:
+        user.sites = sites
+    if name is not None:
+        user.name = name
+    if slack_user_id is not None:
+        taken = await session.scalar(
+            select(User).where(User.slack_user_id == slack_user_id, User.id != user.id)
+        )
+        if taken is not None:
+            raise ValidationFailed(
+                f"Slack user {slack_user_id} already belongs to {taken.external_id}",
+                field="slack_user_id",
+            )
+        user.slack_user_id = slack_user_id or None
+    await session.flush()
+    return user
+
+
+async def list_users(session: AsyncSession) -> list[User]:
+    return list((await session.scalars(select(User).order_by(User.external_id))).all())
+
+
 @dataclass(frozen=True)
 class CreatedKey:
     id: UUID
@@ -68,6 +106,11 @@ async def create_key(
     if role not in ROLES:
         raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", field="role")
     owner = await get_or_create_user(session, external_id=user, role=role, sites=sites)
+    if owner.sites and sites and not set(sites) <= set(owner.sites):
+        raise ValidationFailed(
+            f"user {user!r} is limited to {', '.join(owner.sites)}; a key cannot add sites",
+            field="sites",
+        )
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         user_id=owner.id,
@@ -119,7 +162,9 @@ async def authenticate(session: AsyncSession, *, raw_key: str) -> Principal:
                 await session.execute(
                     update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
                 )
-            sites = tuple(key.sites or user.sites or ())
+            sites = effective_sites(key.sites, user.sites)
+            if sites is None:
+                break
             role = cast(Role, key.role)
             return Principal(
                 user_id=user.id,
@@ -129,6 +174,17 @@ async def authenticate(session: AsyncSession, *, raw_key: str) -> Principal:
                 key_id=key.id,
             )
     raise Unauthorized("invalid or revoked API key")
+
+
+def effective_sites(
+    key_sites: list[str] | None, user_sites: list[str] | None
+) -> tuple[str, ...] | None:
+    """The sites a key may see: its own within its user's (empty: every site); None when
+    the two do not overlap (the user was narrowed after the key was made)."""
+    if key_sites and user_sites:
+        both = tuple(s for s in key_sites if s in user_sites)
+        return both or None
+    return tuple(key_sites or user_sites or ())
 
 
 async def audit(

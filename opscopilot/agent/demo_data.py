@@ -273,6 +273,31 @@ async def _forecasts(db: Database, settings: Settings, today: date) -> int:
     return len(asks)
 
 
+async def skus_with_forecast(db: Database, *, forecast_type: str) -> set[str]:
+    """The demo skus with an official forecast of `forecast_type` at the demo site."""
+    from sqlalchemy import select
+
+    from opscopilot.store.models import Forecast
+
+    async with db.session() as session:
+        rows = await session.scalars(
+            select(Forecast.sku).distinct().where(
+                Forecast.site == SITE, Forecast.forecast_type == forecast_type,
+                Forecast.is_official.is_(True), Forecast.sku.in_([i.sku for i in ITEMS]),
+            )
+        )  # fmt: skip
+        return set(rows)
+
+
+async def demo_plant_loaded(db: Database) -> bool:
+    """Whether a load finished: its last step leaves every planned forecast behind."""
+    for kind in {kind for _, kind, _ in FORECASTS}:
+        planned = {sku for sku, k, _ in FORECASTS if k == kind}
+        if not planned <= await skus_with_forecast(db, forecast_type=kind):
+            return False
+    return True
+
+
 async def load_demo_plant(
     db: Database, settings: Settings, *, today: date | None = None, export_dir: str | None = None
 ) -> DemoSummary:

@@ -29,6 +29,7 @@ from opscopilot.agent.model_node import make_model_node
 from opscopilot.agent.repair import repaired
 from opscopilot.agent.state import AgentState
 from opscopilot.tools.context import ToolContext
+from opscopilot.tools.observe import observe_tool_call
 from opscopilot.tools.registry import ToolRegistry
 from opscopilot.tools.scrub import tool_error_message
 
@@ -52,6 +53,7 @@ def build_graph(
     tool_node = ToolNode(
         [spec.tool for spec in registry.runnable()],
         handle_tool_errors=tool_error_message,
+        awrap_tool_call=observe_tool_call,
     )
 
     def after_model(state: AgentState) -> Any:

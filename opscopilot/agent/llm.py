@@ -4,7 +4,8 @@ A configured model goes through litellm (`ChatLiteLLM`, imported lazily: it cost
 litellm's own timeouts do not fire on a silent upstream, so every call runs under our
 deadline and an idle-chunk watchdog. A call that fails before streaming anything is
 retried (transient errors) and then handed to the fallback model; one that fails after
-tokens reached the person is not repeated (they would see the text twice).
+tokens reached the person is not repeated (they would see the text twice). Which models a
+call may use, and what a cloud model sees, follow the site policy (`agent/policy.py`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
@@ -22,8 +23,11 @@ from langchain_core.messages.utils import message_chunk_to_message
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
+from opscopilot.agent import policy
 from opscopilot.core.errors import ServiceUnavailable
+from opscopilot.core.metrics import observe_llm
 from opscopilot.core.settings import LLMSettings
+from opscopilot.core.telemetry import span
 from opscopilot.tools.scrub import scrub_text
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,26 @@ class ModelChain:
     idle_s: float
     retries: int
     offline: bool
+    # Per model: does a call keep the data inside the plant (agent/policy.py)?
+    local: tuple[bool, ...] = ()
+    llm_settings: LLMSettings = field(default_factory=LLMSettings)
+
+    def allowed(
+        self, rules: policy.Rules, *, site: str | None, messages: list[BaseMessage]
+    ) -> list[tuple[str, Runnable[Any, Any], bool]]:
+        """The models this call may use, each with whether it is local."""
+        local = self.local or tuple(True for _ in self.models)
+        pairs = [(n, m, loc) for (n, m), loc in zip(self.models, local, strict=True)]
+        guarded = policy.local_only(rules, site=site, messages=messages)
+        if guarded is None:
+            return pairs
+        pairs = [p for p in pairs if p[2]]
+        if not pairs:
+            raise policy.LocalModelRequired(
+                f"site {guarded} allows only a local model for its data, and none is "
+                "configured (set OPSCOPILOT_LLM__MODEL to an ollama/ model or a local api_base)"
+            )
+        return pairs
 
 
 def make_litellm(model: str, settings: LLMSettings) -> BaseChatModel:
@@ -89,14 +113,18 @@ def build_chain(
     models: list[tuple[str, Runnable[Any, Any]]] = [
         (settings.model or "offline", primary.bind_tools(list(tools)))
     ]
+    local = [policy.is_local_model(settings.model, settings)]
     if fallback is not None:
         models.append((settings.fallback_model or "fallback", fallback.bind_tools(list(tools))))
+        local.append(policy.is_local_model(settings.fallback_model or settings.model, settings))
     return ModelChain(
         models=tuple(models),
         deadline_s=settings.call_deadline_s,
         idle_s=settings.idle_chunk_timeout_s,
         retries=max(0, settings.num_retries),
         offline=offline,
+        local=tuple(local),
+        llm_settings=settings,
     )
 
 
@@ -157,15 +185,31 @@ async def _stream_once(
     return message
 
 
-async def call_model(chain: ModelChain, messages: list[BaseMessage]) -> AIMessage:
-    """One model step: the primary with retries, then the fallback; our clock throughout."""
+async def call_model(
+    chain: ModelChain,
+    messages: list[BaseMessage],
+    *,
+    site: str | None = None,
+    rules: policy.Rules | None = None,
+) -> AIMessage:
+    """One model step: the primary with retries, then the fallback; our clock throughout.
+
+    `site` is the chat's site and `rules` its policy (default: the settings'): a local-only
+    site's data goes to local models only, and a cloud model sees the tool results with the
+    configured fields redacted."""
     last: BaseException | None = None
-    for index, (name, model) in enumerate(chain.models):
+    rules = rules or policy.Rules.of(chain.llm_settings)
+    allowed = chain.allowed(rules, site=site, messages=messages)
+    for index, (name, model, local) in enumerate(allowed):
+        sent = messages if local else policy.redact(messages, rules)
         for attempt in range(chain.retries + 1):
             try:
-                return await _stream_once(
-                    model, messages, deadline=chain.deadline_s, idle=chain.idle_s
-                )
+                with span(f"chat {name}", {"gen_ai.request.model": name}) as call_span:
+                    answer = await _stream_once(
+                        model, sent, deadline=chain.deadline_s, idle=chain.idle_s
+                    )
+                    observe_llm(name, answer.usage_metadata, call_span)
+                return answer
             except _Streamed as exc:
                 log.warning("model %s failed mid-answer: %s", name, type(exc.cause).__name__)
                 raise ModelUnavailable(
@@ -185,7 +229,7 @@ async def call_model(chain: ModelChain, messages: list[BaseMessage]) -> AIMessag
                     break
                 if attempt < chain.retries:
                     await asyncio.sleep(RETRY_BACKOFF_S * (2**attempt))
-        if index + 1 < len(chain.models):
+        if index + 1 < len(allowed):
             log.warning("falling back from model %s", name)
     kind = type(last).__name__ if last else "no answer"
     raise ModelUnavailable(f"the language model is unavailable right now ({kind})") from last

@@ -9,8 +9,11 @@ so that replicas starting together do not race on the migration table.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from psycopg.rows import dict_row
 
@@ -18,7 +21,9 @@ from opscopilot.store.urls import libpq_url
 
 # Any fixed number: "the checkpointer's setup" across every process of the deployment.
 SETUP_LOCK_KEY = 7_214_390_551
-POOL_MIN = 1
+SETUP_LOCK_POLL_S = 0.2
+# Two kept open, so that a burst of turns does not start by connecting one by one.
+POOL_MIN = 2
 POOL_MAX = 8
 
 
@@ -34,7 +39,12 @@ async def open_checkpointer(db_url: str, *, max_size: int = POOL_MAX) -> AsyncIt
         min_size=POOL_MIN,
         max_size=max(POOL_MIN, max_size),
         open=False,
-        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": 0},
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "prepare_threshold": 0,
+            "application_name": "opscopilot-checkpointer",
+        },
         check=AsyncConnectionPool.check_connection,
         name="checkpointer",
     )
@@ -43,10 +53,26 @@ async def open_checkpointer(db_url: str, *, max_size: int = POOL_MAX) -> AsyncIt
         # (what LANGGRAPH_STRICT_MSGPACK does, without depending on import order).
         serde = JsonPlusSerializer(allowed_msgpack_modules=None)
         saver = AsyncPostgresSaver(pool, serde=serde)  # type: ignore[arg-type]
+        # The saver holds one process-wide lock around every query, which only a single
+        # shared connection needs: over a pool each query has a connection of its own, and
+        # the lock would serialise every thread's checkpoints behind one another.
+        saver.lock = contextlib.nullcontext()  # type: ignore[assignment]
         async with pool.connection() as conn:
-            await conn.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+            await _take_setup_lock(conn)
             try:
                 await saver.setup()
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))
         yield saver
+
+
+async def _take_setup_lock(conn: Any) -> None:
+    """Poll for the setup lock rather than wait in `pg_advisory_lock`: the holder's
+    CREATE INDEX CONCURRENTLY waits for every open transaction to end, including a
+    blocking lock call, and Postgres does not see that cycle as a deadlock."""
+    while True:
+        cur = await conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (SETUP_LOCK_KEY,))
+        row = await cur.fetchone()
+        if row and row["ok"]:
+            return
+        await asyncio.sleep(SETUP_LOCK_POLL_S)

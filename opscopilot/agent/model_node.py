@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from opscopilot.agent.llm import ModelChain, call_model
+from opscopilot.agent.policy import site_rules
 from opscopilot.agent.repair import repaired
 from opscopilot.agent.state import AgentState
 from opscopilot.prompts import render
@@ -39,7 +40,9 @@ def make_model_node(chain: ModelChain, *, max_steps: int, token_budget: int) -> 
         history = state["messages"]
         history = repaired(history) or history
         messages: list[BaseMessage] = [SystemMessage(system_prompt(runtime.context)), *history]
-        answer = await call_model(chain, messages)
+        ctx = runtime.context
+        rules = await site_rules(ctx.db, chain.llm_settings, site=ctx.site)
+        answer = await call_model(chain, messages, site=ctx.site, rules=rules)
         tokens = answer.usage_metadata["total_tokens"] if answer.usage_metadata else 0
         return {
             "messages": [answer],

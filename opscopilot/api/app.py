@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from opscopilot import __version__
-from opscopilot.api.errors import install_error_handlers
+from opscopilot.api.errors import ERROR_RESPONSES, install_error_handlers
 from opscopilot.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from opscopilot.api.routers import ROUTERS
 from opscopilot.api.state import AppState
@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=__version__,
         description="Manufacturing operations copilot API.",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     if settings.api.cors_origins:

@@ -43,14 +43,37 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `opscopilot keys
 
 
 async def get_principal(
+    request: Request,
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
+        return await _from_session(request, state)
     async with state.db.sessions() as session:
         principal = await authenticate(session, raw_key=credentials.credentials)
         await session.commit()
+    return principal
+
+
+async def _from_session(request: Request, state: AppState) -> Principal:
+    """The web page's caller after an OIDC sign-in (the signed session cookie)."""
+    from opscopilot.access import sessions
+
+    cookie = request.cookies.get(sessions.SESSION_COOKIE)
+    principal = None
+    if cookie:
+        async with state.db.sessions() as session:
+            principal = await sessions.current_principal(session, state.settings, cookie)
+    if principal is None:
+        raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
+    # A cookie rides along on cross-site requests too: a write must also carry a header
+    # that only our own page's script sets (CORS is closed, so no other origin can).
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not request.headers.get(
+        sessions.SESSION_HEADER
+    ):
+        raise PermissionDenied(
+            f"a signed-in page request needs the {sessions.SESSION_HEADER} header"
+        )
     return principal
 
 

@@ -49,6 +49,8 @@ def forecast(
             )  # fmt: skip
             run = asyncio.run(_bulk(bulk, queue=queue, resume=resume, quiet=as_json))
             _print(run.model_dump_json() if as_json else None, run=run)
+            if run.failed_partitions:
+                raise typer.Exit(1)  # partial or failed: the error names the partitions
             return
         if not sku:
             raise typer.BadParameter("give a SKU, or --all for every item", param_hint="SKU")
@@ -96,8 +98,9 @@ async def _bulk(bulk: BulkCreate, *, queue: bool, resume: str | None, quiet: boo
         if queue:
             return await _queued(bulk, settings, db, resume=resume, quiet=quiet)
         if resume:
-            async with db.sessions() as session:
-                run = await runs.get_run(session, run_id=uuid.UUID(resume), principal=SYSTEM)
+            run = await runs.resume_run(
+                db.sessions, queue=None, run_id=uuid.UUID(resume), principal=SYSTEM
+            )
         else:
             run = await runs.start_bulk_run(
                 db.sessions, queue=None, request=bulk, principal=SYSTEM, settings=settings,
@@ -107,7 +110,7 @@ async def _bulk(bulk: BulkCreate, *, queue: bool, resume: str | None, quiet: boo
         with progress:
             for part in run.partitions:
                 if part.status != "done":
-                    await runs.run_partition(
+                    await runs.run_partition_here(
                         db.sessions, run_id=run.id, partition_no=part.partition_no,
                         settings=settings,
                     )  # fmt: skip
@@ -139,7 +142,7 @@ async def _queued(
             )  # fmt: skip
     progress, task = _progress(run, quiet)
     with progress:
-        while run.status not in ("succeeded", "failed"):
+        while run.status == "running":
             await asyncio.sleep(1.0)
             async with db.sessions() as session:
                 run = await runs.get_run(session, run_id=run.id, principal=SYSTEM)
@@ -179,6 +182,8 @@ def _print(text: str | None, *, run: RunRead) -> None:
         f"run {run.id}: {run.status}; {run.forecasts} forecasts, {run.skipped} items skipped "
         f"(too little history), {run.partitions_done}/{run.partitions_total} partitions"
     )
+    if run.error:
+        typer.echo(f"failed partitions {run.failed_partitions}: {run.error}", err=True)
 
 
 def _show(result: ForecastRead) -> None:

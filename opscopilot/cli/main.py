@@ -9,6 +9,7 @@ from opscopilot.cli.ingest import ingest
 from opscopilot.cli.jobs import app as jobs_app
 from opscopilot.cli.keys import app as keys_app
 from opscopilot.cli.slack import slack
+from opscopilot.cli.users import app as users_app
 
 app = typer.Typer(
     name="opscopilot",
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 app.add_typer(jobs_app, name="jobs")
 app.command()(slack)
 app.command()(ingest)
@@ -27,6 +29,7 @@ EXTRA_COMMAND_MODULES: list[str] = [
     "opscopilot.cli.docs",
     "opscopilot.cli.search",
     "opscopilot.cli.forecast",
+    "opscopilot.cli.demo",
 ]
 
 
@@ -47,6 +50,11 @@ def serve(
     ),
 ) -> None:
     """Run the API, the web chat and (on the embedded default) an in-process worker."""
+    run_server(host=host, port=port, workers=workers)
+
+
+def run_server(*, host: str | None, port: int | None, workers: int = 1) -> None:
+    """What `serve` runs (and `demo` after loading): uvicorn on the app factory."""
     import uvicorn
 
     from opscopilot.core.logging import configure_logging

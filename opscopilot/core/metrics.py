@@ -1,8 +1,25 @@
-"""Prometheus metrics: defined once here, observed by each part, exported at /metrics."""
+"""Prometheus metrics: defined once here, observed by each part, exported at /metrics.
+
+Each part observes with one line at the single place its event happens (the tool node's
+wrapper, the model call, the ingest commit, the forecast store, the notification relay);
+the gauges that describe the process (pool, queue) are read at scrape time. Every process
+(each uvicorn worker) has its own registry: a scrape sees the process that answered it.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -15,21 +32,33 @@ HTTP_LATENCY = Histogram(
 )
 CHAT_TTFT = Histogram(
     "opscopilot_chat_time_to_first_token_seconds",
-    "Time from a chat request to its first streamed token",
+    "Time from the start of a chat turn's agent run to its first streamed token",
     ["surface"],
     registry=REGISTRY,
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60),
 )
 TOOL_CALLS = Counter(
-    "opscopilot_tool_calls_total", "Agent tool calls", ["tool", "outcome"], registry=REGISTRY
+    "opscopilot_tool_calls_total",
+    "Agent tool calls by tool and outcome (ok, error)",
+    ["tool", "outcome"],
+    registry=REGISTRY,
 )
 LLM_TOKENS = Counter(
-    "opscopilot_llm_tokens_total", "LLM tokens", ["model", "kind"], registry=REGISTRY
+    "opscopilot_llm_tokens_total",
+    "LLM tokens by model and kind (input, output)",
+    ["model", "kind"],
+    registry=REGISTRY,
 )
-LLM_COST = Counter("opscopilot_llm_cost_usd_total", "LLM cost", ["model"], registry=REGISTRY)
+LLM_COST = Counter(
+    "opscopilot_llm_cost_usd_total",
+    "LLM cost in USD by model, from litellm's local price map (0 for unpriced models)",
+    ["model"],
+    registry=REGISTRY,
+)
 INGEST_ROWS = Counter(
     "opscopilot_ingest_rows_total",
-    "Ingested rows by outcome",
-    ["kind", "outcome"],
+    "Rows of committed ingest batches by source type and outcome",
+    ["source_type", "outcome"],
     registry=REGISTRY,
 )
 FORECAST_RUNS = Counter(
@@ -63,3 +92,78 @@ JOB_QUEUE = Gauge(
 DB_POOL = Gauge(
     "opscopilot_db_pool_connections", "Database pool connections", ["state"], registry=REGISTRY
 )
+
+
+class _Tally(Protocol):
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+
+
+INGEST_OUTCOMES = ("inserted", "updated", "unchanged", "rejected")
+
+
+def observe_ingest(source_type: str, tally: _Tally) -> None:
+    """A committed batch's rows (a rolled-back batch wrote none, so counts none)."""
+    for outcome in INGEST_OUTCOMES:
+        INGEST_ROWS.labels(source_type=source_type, outcome=outcome).inc(getattr(tally, outcome))
+
+
+def llm_cost(model: str, input_tokens: int, output_tokens: int) -> float:
+    """USD from litellm's price map, only where litellm is already loaded (a configured
+    model): importing it costs seconds, and the offline model has no price."""
+    litellm: Any = sys.modules.get("litellm")
+    if litellm is None:
+        return 0.0
+    try:
+        prompt, completion = litellm.cost_per_token(
+            model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
+        )
+    except Exception:  # unpriced model (a local or stand-in one): litellm raises
+        return 0.0
+    return float(prompt) + float(completion)
+
+
+def observe_llm(model: str, usage: Mapping[str, Any] | None, span: Any = None) -> float:
+    """Tokens and cost of one model call; sets them on the call's span when there is one."""
+    usage = usage or {}
+    given, taken = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+    LLM_TOKENS.labels(model=model, kind="input").inc(given)
+    LLM_TOKENS.labels(model=model, kind="output").inc(taken)
+    cost = llm_cost(model, given, taken)
+    LLM_COST.labels(model=model).inc(cost)
+    if span is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", given)
+        span.set_attribute("gen_ai.usage.output_tokens", taken)
+    return cost
+
+
+def observe_db_pool(pool: Any) -> None:
+    for name in ("checkedout", "checkedin", "overflow", "size"):
+        getter = getattr(pool, name, None)
+        if callable(getter):
+            DB_POOL.labels(state=name).set(getter())
+
+
+_queue_read_at = float("-inf")
+_QUEUE_SQL = text("SELECT status::text, count(*) FROM jobs.procrastinate_jobs GROUP BY status")
+
+
+async def refresh_job_queue(engine: AsyncEngine, *, cache_s: float, timeout_s: float) -> None:
+    """Jobs by status, counted at most every `cache_s` and within `timeout_s`: a scrape
+    never waits on a busy database (it then shows the last count)."""
+    global _queue_read_at
+    if time.monotonic() - _queue_read_at < cache_s:
+        return
+    # Stamped before the count, so scrapes arriving meanwhile show the last one.
+    _queue_read_at = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as conn:
+            rows = (await conn.execute(_QUEUE_SQL)).all()
+    except Exception as exc:  # the scrape still answers with what the process knows
+        log.warning("job queue depth not read: %s", type(exc).__name__)
+        return
+    JOB_QUEUE.clear()
+    for status, n in rows:
+        JOB_QUEUE.labels(status=status).set(n)

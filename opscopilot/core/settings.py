@@ -31,6 +31,9 @@ class DBSettings(BaseModel):
     statement_timeout_ms: int = 30_000
     echo: bool = False
     auto_upgrade: bool = True
+    # The chat checkpointer's own psycopg pool (per API process): a question's turn uses
+    # it 2-3 times. Every process's pools together must stay under max_connections.
+    checkpoint_pool_size: int = 8
 
 
 class LLMSettings(BaseModel):
@@ -44,6 +47,12 @@ class LLMSettings(BaseModel):
     num_retries: int = 2
     max_steps: int = 12
     max_tokens_per_turn: int = 16_000
+    # What reaches a model (agent/policy.py): sites whose data only a local model may see,
+    # api_base hosts counted as local (a model the plant hosts), and the tool-result fields
+    # replaced before a cloud call.
+    local_only_sites: list[str] = Field(default_factory=list)
+    local_api_bases: list[str] = Field(default_factory=list)
+    redact_fields: list[str] = Field(default_factory=list)
 
 
 class SlackSettings(BaseModel):
@@ -98,6 +107,27 @@ class APISettings(BaseModel):
     rate_limit_write_per_min: int = 120
 
 
+class OIDCSettings(BaseModel):
+    """Sign-in to the web page through the plant's identity provider (access/oidc.py).
+    On when `issuer` and `client_id` are set; API keys stay for machines."""
+
+    issuer: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    scopes: str = "openid profile email"
+    # The id_token claim holding the person's groups or roles (a dotted path reaches nested
+    # claims, e.g. realm_access.roles), and which of its values give which role (the highest
+    # wins; a person with none is refused; an empty map takes role names as they are).
+    roles_claim: str = "roles"
+    role_map: dict[str, str] = Field(default_factory=dict)
+    # The claim listing the person's sites; without it, `default_sites` (empty: every site).
+    sites_claim: str = "sites"
+    default_sites: list[str] = Field(default_factory=list)
+    session_ttl_s: int = 8 * 3600
+    http_timeout_s: float = 5.0
+    leeway_s: int = 60
+
+
 class JobsSettings(BaseModel):
     # None: run a worker inside `serve` only on the embedded default.
     in_process_worker: bool | None = None
@@ -105,13 +135,14 @@ class JobsSettings(BaseModel):
     stalled_after_s: int = 30
     heartbeat_s: float = 10.0
     retry_stalled_cron: str = "* * * * *"
-    forecast_cron: str = "0 2 * * *"
     shutdown_timeout_s: float = 20.0
 
 
 class IngestSettings(BaseModel):
     mappings_dir: Path | None = None
     batch_lease_s: int = 600
+    # how often the worker fails batches whose lease ran out (their process died)
+    lease_sweep_cron: str = "* * * * *"
     future_tolerance_days: int = 2
     bulk_threshold_rows: int = 5_000
     embedding_model: str = "hash-ngram-256"
@@ -128,6 +159,10 @@ class ForecastSettings(BaseModel):
     prophet_timeout_s: float = 30.0
     default_horizon: int = 12
     confidence_levels: list[int] = Field(default_factory=lambda: [80, 95])
+    # A bulk-run partition that raises is retried this many attempts in all, then marked
+    # failed (the run finishes as partial or failed, naming it).
+    partition_attempts: int = Field(3, ge=1)
+    partition_retry_wait_s: int = Field(5, ge=0)
 
 
 class ScheduleSettings(BaseModel):
@@ -140,6 +175,20 @@ class ScheduleSettings(BaseModel):
     # Shift briefings: the tick that looks for shift starts (sites.shifts), and the channels.
     briefing_cron: str = "*/5 * * * *"
     briefing_channels: list[str] = Field(default_factory=list)
+
+
+class OTelSettings(BaseModel):
+    # Traces of chat turns (a span per model and tool call): none, console (stderr) or otlp
+    # (HTTP/protobuf, needs the `otel` extra). `endpoint` unset: the exporter's default.
+    exporter: Literal["none", "console", "otlp"] = "none"
+    endpoint: str | None = None
+    sample_ratio: float = 1.0
+
+
+class MetricsSettings(BaseModel):
+    # The job queue depth is counted at scrape time, at most this often, within this time.
+    queue_depth_cache_s: float = 5.0
+    queue_depth_timeout_s: float = 1.0
 
 
 class Settings(BaseSettings):
@@ -181,11 +230,14 @@ class Settings(BaseSettings):
     sms: SMSSettings = Field(default_factory=SMSSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     api: APISettings = Field(default_factory=APISettings)
+    oidc: OIDCSettings = Field(default_factory=OIDCSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    otel: OTelSettings = Field(default_factory=OTelSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @model_validator(mode="after")
     def _fold_legacy(self) -> Settings:
@@ -216,6 +268,7 @@ class Settings(BaseSettings):
             "OPSCOPILOT_SMS__AUTH_TOKEN": self.sms.auth_token,
             "OPSCOPILOT_NOTIFY__WEBHOOK_SECRET": self.notify.webhook_secret,
             "OPSCOPILOT_API__SECRET_KEY": self.api.secret_key,
+            "OPSCOPILOT_OIDC__CLIENT_SECRET": self.oidc.client_secret,
         }
         bad = [
             name

@@ -112,7 +112,10 @@ async def prepare(session: AsyncSession, *, item: ItemFacts, ask: Ask, as_of: da
         as_of=as_of,
         series=series,
         previous=(
-            pipeline.previous_from_points(previous.model, list(previous.points))
+            pipeline.previous_from_points(
+                previous.model, list(previous.points),
+                engine_version=(previous.components or {}).get("engine_version"),
+            )
             if previous else None
         ),
         previous_points=list(previous.points) if previous else [],

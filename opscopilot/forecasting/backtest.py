@@ -75,10 +75,10 @@ def _forecast_series(
             )
         return _naive_forecast(values, series_class, config, unique_id)
 
-    pool = models.candidate_pool(series_class, config.m)
+    cutoffs = _cutoffs(n, config)
+    pool = models.candidate_pool(series_class, config.m, train=cutoffs[0])
     if config.model is None and _prophet_eligible(series_class, n, ds, config):
         pool = (*pool, PROPHET_MODEL)
-    cutoffs = _cutoffs(n, config)
     notes: list[str] = []
     fallback_reason = None
     runs: dict[str, models.BacktestRun] = {}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from opscopilot.forecasting import ENGINE_VERSION
 from opscopilot.forecasting.engine import SeriesForecast
 from opscopilot.forecasting.frames import Period, SeriesKind
 
@@ -39,6 +40,16 @@ class PreviousForecast:
     model: str
     starts: pd.DatetimeIndex
     mean: np.ndarray
+    # None for forecasts stored before the engine recorded its version.
+    engine_version: str | None = None
+
+
+def engine_change(previous: PreviousForecast | None) -> dict[str, Number]:
+    """Both engine versions when the previous forecast came from another engine version."""
+    if previous is None or previous.engine_version in (None, ENGINE_VERSION):
+        return {}
+    return {"previous_engine_version": str(previous.engine_version),
+            "engine_version": ENGINE_VERSION}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,7 @@ def components(
         numbers["peak_value"] = float(mean.max())
     if previous is not None:
         numbers.update(_change(mean, starts, previous))
+        numbers.update(engine_change(previous))
     if forecast.backtest is not None:
         numbers["candidates"] = len(forecast.scores)
         numbers["windows"] = forecast.backtest.windows
@@ -234,6 +246,11 @@ def _change_sentence(w: _Writer, model: str, word: str) -> str:
         text = f"The previous forecast covered other {word}s"
     if w.numbers["previous_model"] != model:
         text += f"; the model changed from {w('previous_model')} to {model}"
+    if w.has("previous_engine_version"):
+        text += (
+            f"; the forecasting engine changed from version {w('previous_engine_version')} "
+            f"to {w('engine_version')}"
+        )
     return text + "."
 
 

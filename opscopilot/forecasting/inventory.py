@@ -16,8 +16,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from opscopilot.forecasting import ENGINE_VERSION
 from opscopilot.forecasting.engine import SeriesForecast
-from opscopilot.forecasting.explain import PERIOD_WORD, PreviousForecast
+from opscopilot.forecasting.explain import PERIOD_WORD, PreviousForecast, engine_change
 from opscopilot.forecasting.pipeline import Computed, points
 from opscopilot.forecasting.projection import (
     Band,
@@ -57,6 +58,7 @@ class InventoryForecast:
     def components(self) -> dict[str, object]:
         return {
             **self.numbers,
+            "engine_version": ENGINE_VERSION,
             "demand_model": self.demand.forecast.model,
             "supply_model": self.supply.forecast.model if self.supply else None,
             "what_if": self.projection.what_if.describe() if self.projection.what_if else None,
@@ -147,6 +149,7 @@ def _explain(
     if projection.what_if is not None:
         numbers["what_if"] = projection.what_if.describe()
     numbers.update(_change(projection, previous))
+    numbers.update(engine_change(previous))
     shown: dict[str, str] = {}
 
     def w(key: str) -> str:
@@ -170,6 +173,11 @@ def _explain(
         sentences.append(
             f"Over the {w('overlap_periods')} {word}s it shares with the previous projection, "
             f"stock averages {w('new_on_hand')} against {w('previous_on_hand')} before."
+        )
+    if "previous_engine_version" in numbers:
+        sentences.append(
+            f"The forecasting engine changed from version {w('previous_engine_version')} to "
+            f"{w('engine_version')} since the previous projection."
         )
     if "what_if" in numbers:
         sentences.append(f"What-if: {w('what_if')}.")

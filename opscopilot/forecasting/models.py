@@ -16,6 +16,12 @@ Pools (the first name is the default, kept unless a challenger wins the backtest
   combination beat both members on online retail, 1.03 against 1.07 and 1.04), then AutoETS,
   AutoTheta, seasonal exponential smoothing, seasonal window average, seasonal naive, naive,
   historic average and two intermittent models.
+- smooth, season up to 24 but fewer than three seasons to fit on at the first cutoff: Theta
+  first, then the cheap tail. On so short a history AutoETS and AutoTheta choose their form
+  (trend, season, error) from noise: on carparts (every smooth series has at most 27 months
+  at its first cutoff) leaving them out moved MASE from 1.069 to 1.061, kept WQL (0.909) and
+  coverage (0.85), and halved the CPU time (22 to 11.6 CPU-s). This is the pre-screen that
+  keeps the 2,674 series within 60 s on a shared 2-core machine.
 - smooth, longer seasons (weekly data, m = 52): seasonal exponential smoothing first, then the
   same cheap tail. At m = 52 every trend-and-season model of statsforecast is slow: AutoETS fits
   no seasonal model past m = 24 yet runs 14x slower, HoltWinters takes 46 ms a fit, Theta 4 ms a
@@ -51,6 +57,9 @@ class Candidate:
     # Expensive optimisers are fitted once per backtest (at the first cutoff) and rolled
     # forward over later windows, as statsforecast's cross_validation(refit=False) does.
     fit_once: bool = False
+    # For an automatic search (AutoETS, AutoTheta): the model with the form the search chose
+    # at the first cutoff, to refit on the whole history without searching again.
+    refit: Callable[[int, Any], Any] | None = None
 
 
 def _sf() -> Any:
@@ -81,7 +90,13 @@ CANDIDATES: dict[str, Candidate] = {
         ),
         Candidate("Theta", lambda m: _sf().Theta(season_length=m), lambda m: 6, fit_once=True),
         Candidate(
-            "AutoTheta", lambda m: _sf().AutoTheta(season_length=m), lambda m: 6, fit_once=True
+            "AutoTheta",
+            lambda m: _sf().AutoTheta(season_length=m),
+            lambda m: 6,
+            fit_once=True,
+            refit=lambda m, fitted: _sf().AutoTheta(
+                season_length=m, model=fitted.model_["modeltype"]
+            ),
         ),
         # Damped trends doubled AutoETS's fit time for no gain here (carparts MASE 1.069 both
         # ways, online retail 1.031 against 1.029), so the search leaves them out.
@@ -90,6 +105,9 @@ CANDIDATES: dict[str, Candidate] = {
             lambda m: _sf().AutoETS(season_length=m, damped=False),
             lambda m: 10,
             fit_once=True,
+            refit=lambda m, fitted: _sf().AutoETS(
+                season_length=m, model=fitted.model_["components"][:3], damped=False
+            ),
         ),
     )
 }
@@ -114,8 +132,11 @@ _SMOOTH_TAIL = (
 # A combination is scored and chosen like any candidate; its forecast is its members' mean.
 COMBINATIONS: dict[str, tuple[str, ...]] = {"AutoETS+SeasonalES": ("AutoETS", "SeasonalES")}
 _SMOOTH_POOL = ("AutoETS+SeasonalES", "AutoETS", "AutoTheta", *_SMOOTH_TAIL)
+_SHORT_SMOOTH_POOL = ("Theta", *_SMOOTH_TAIL)
 _LONG_SEASON_POOL = _SMOOTH_TAIL
 LONG_SEASON = 24
+# Seasons of history at the first cutoff below which the automatic searches stay out.
+SEARCH_SEASONS = 3
 
 
 def zero_share(y: np.ndarray) -> float:
@@ -132,8 +153,11 @@ def classify(y: np.ndarray) -> SeriesClass:
     return "smooth"
 
 
-def candidate_pool(series_class: SeriesClass, season_length: int) -> tuple[str, ...]:
-    """Candidate names for a series, default first."""
+def candidate_pool(
+    series_class: SeriesClass, season_length: int, *, train: int | None = None
+) -> tuple[str, ...]:
+    """Candidate names for a series whose backtest fits first on `train` periods, default
+    first."""
     if series_class == "all_zero":
         return (ZERO_MODEL,)
     if series_class == "constant":
@@ -142,7 +166,11 @@ def candidate_pool(series_class: SeriesClass, season_length: int) -> tuple[str, 
         # Theta won 8 % of carparts' intermittent series; at m = 52 its fit costs more than
         # the whole Croston family, so weekly intermittent series go without it.
         return _INTERMITTENT_POOL if season_length > LONG_SEASON else (*_INTERMITTENT_POOL, "Theta")
-    return _LONG_SEASON_POOL if season_length > LONG_SEASON else _SMOOTH_POOL
+    if season_length > LONG_SEASON:
+        return _LONG_SEASON_POOL
+    if season_length > 1 and train is not None and train < SEARCH_SEASONS * season_length:
+        return _SHORT_SMOOTH_POOL
+    return _SMOOTH_POOL
 
 
 def naive_model(series_class: SeriesClass) -> str:
@@ -211,7 +239,10 @@ def backtest(
     outs = [fitted.forward(y=values[:c], h=horizon) for c in cutoffs]
 
     def final() -> np.ndarray:
-        return forecast(name, values, horizon=horizon, season_length=season_length)
+        if candidate.refit is None:
+            return forecast(name, values, horizon=horizon, season_length=season_length)
+        model = candidate.refit(season_length, fitted)
+        return _finite(model.forecast(y=values, h=horizon)["mean"], name)
 
     return BacktestRun([_finite(out["mean"], name) for out in outs], final)
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from opscopilot.forecasting import ENGINE_VERSION
 from opscopilot.forecasting.backtest import EngineConfig, SeriesForecast, forecast_series
 from opscopilot.forecasting.errors import InsufficientHistoryError
 from opscopilot.forecasting.explain import Explanation, PreviousForecast, explain
@@ -209,6 +210,7 @@ def components(computed: Computed) -> dict[str, Any]:
     f = computed.forecast
     return {
         **computed.explanation.numbers,
+        "engine_version": ENGINE_VERSION,
         "series_class": f.series_class,
         "season_length": computed.config.m,
         "history_periods": f.history_length,
@@ -224,11 +226,14 @@ def fallback_reason(forecast: SeriesForecast) -> str | None:
     return None
 
 
-def previous_from_points(model: str, stored: list[dict[str, Any]]) -> PreviousForecast | None:
+def previous_from_points(
+    model: str, stored: list[dict[str, Any]], *, engine_version: str | None = None
+) -> PreviousForecast | None:
     if not stored:
         return None
     return PreviousForecast(
         model=model,
         starts=pd.DatetimeIndex([p["ds"] for p in stored]),
         mean=np.asarray([float(p["yhat"]) for p in stored]),
+        engine_version=engine_version,
     )

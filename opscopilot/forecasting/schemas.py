@@ -197,9 +197,15 @@ class RunRead(BaseModel):
     items_done: int
     forecasts: int = Field(description="Forecasts stored by this run.")
     skipped: int = Field(description="Items done without a forecast (e.g. too little history).")
-    progress: float
+    progress: float = Field(description="Share of partitions finished (done or failed).")
     partitions: list[PartitionRead]
+    failed_partitions: list[int] = Field(
+        default_factory=list, description="Partitions that failed every attempt."
+    )
     error: str | None
+    engine_version: str | None = Field(
+        None, description="forecasting.ENGINE_VERSION when the run started."
+    )
     created_at: datetime
     finished_at: datetime | None
 

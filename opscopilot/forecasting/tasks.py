@@ -1,5 +1,9 @@
-"""Worker tasks of forecasting, on the `forecast` queue: one bulk-run partition per job, and
-the nightly bulk forecast of every site (cron `settings.jobs.forecast_cron`)."""
+"""Worker task of forecasting, on the `forecast` queue: one bulk-run partition per job.
+
+There is no forecasting schedule of its own: the scheduled run (jobs/schedules.py, cron
+`settings.schedule.summary_cron`) starts the bulk runs, so every item is forecast once per
+tick.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,12 @@ import uuid
 
 import procrastinate
 
-from opscopilot.core.settings import Settings
 from opscopilot.forecasting.runs import (
     FORECAST_QUEUE,
-    NIGHTLY_TASK,
     PARTITION_TASK,
+    defer_partitions,
+    partition_failed,
     run_partition,
-    start_nightly,
 )
 from opscopilot.jobs.app import register_blueprint
 from opscopilot.jobs.runtime import runtime_of
@@ -21,39 +24,32 @@ from opscopilot.jobs.runtime import runtime_of
 blueprint = procrastinate.Blueprint()
 
 
-# A crashed worker's partition comes back through maint.retry_stalled_jobs; the retries here
-# cover errors (a lost connection), each attempt starting the partition afresh.
-@blueprint.task(
-    name=PARTITION_TASK,
-    pass_context=True,
-    queue=FORECAST_QUEUE,
-    retry=procrastinate.RetryStrategy(max_attempts=3, wait=5),
-)
+# A crashed worker's partition comes back through maint.retry_stalled_jobs. An attempt that
+# raises (a lost connection, a poison row) is retried here rather than by procrastinate, so
+# that the number of attempts and the wait are settings and the last failure is recorded on
+# the run: the partition turns failed and the run finishes as partial or failed.
+@blueprint.task(name=PARTITION_TASK, pass_context=True, queue=FORECAST_QUEUE)
 async def partition_job(context: procrastinate.JobContext, run_id: str, partition_no: int) -> str:
     runtime = runtime_of(context)
-    return await run_partition(
-        runtime.database().sessions,
-        run_id=uuid.UUID(run_id),
-        partition_no=partition_no,
-        settings=runtime.settings,
-    )
+    sessions = runtime.database().sessions
+    settings = runtime.settings
+    run = uuid.UUID(run_id)
+    try:
+        return await run_partition(
+            sessions, run_id=run, partition_no=partition_no, settings=settings
+        )
+    except Exception as exc:
+        retry = await partition_failed(
+            sessions, run_id=run, partition_no=partition_no, error=exc, settings=settings
+        )
+        if retry:
+            await defer_partitions(
+                context.app,
+                run_id=run,
+                partitions=[partition_no],
+                delay_s=settings.forecast.partition_retry_wait_s,
+            )
+        raise
 
 
-@blueprint.task(
-    name=NIGHTLY_TASK, pass_context=True, queue=FORECAST_QUEUE, queueing_lock=NIGHTLY_TASK
-)
-async def nightly_job(context: procrastinate.JobContext, timestamp: int) -> int:
-    runtime = runtime_of(context)
-    runs = await start_nightly(
-        runtime.database().sessions, queue=context.app, settings=runtime.settings
-    )
-    return len(runs)
-
-
-def attach_schedules(app: procrastinate.App, settings: Settings) -> None:
-    app.periodic(cron=settings.jobs.forecast_cron, periodic_id="forecast-nightly")(
-        app.tasks[NIGHTLY_TASK]
-    )
-
-
-register_blueprint(blueprint, schedule=attach_schedules)
+register_blueprint(blueprint)

@@ -9,6 +9,7 @@ and are recorded with `shadow = true` and a pointer to the caller's run.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
 from sqlalchemy import or_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from opscopilot.core.errors import OpsCopilotError
 from opscopilot.core.metrics import INFERENCE_CALLS, INFERENCE_LATENCY
@@ -29,10 +31,23 @@ from opscopilot.inference.errors import (
     QueueUnavailable,
 )
 from opscopilot.inference.protocol import ExecutionHints
-from opscopilot.inference.records import Canonical, canonical, finished_values, record
+from opscopilot.inference.records import (
+    Canonical,
+    autocommit_connection,
+    canonical,
+    finished_values,
+    record,
+)
 from opscopilot.inference.runner import RunResult, plan_execution
 from opscopilot.inference.runtime import Executable, InferenceRuntime, get_runtime
-from opscopilot.inference.validation import output_errors, schema_errors, validate_input
+from opscopilot.inference.validation import (
+    CompiledSchema,
+    Schema,
+    compile_schema,
+    output_errors,
+    schema_errors,
+    validate_input,
+)
 from opscopilot.store.models.inference import AIModel, InferenceJob
 
 log = logging.getLogger(__name__)
@@ -40,6 +55,8 @@ log = logging.getLogger(__name__)
 RUN_TASK = "inference.run"
 INFERENCE_QUEUE = "inference"
 FINISHED = frozenset({"succeeded", "failed", "timed_out"})
+# Inline runs of at most this many batch items check out their record's connection early.
+PREFETCH_MAX_ITEMS = 10
 
 
 class JobQueue(Protocol):
@@ -63,6 +80,9 @@ class Target:
     output_schema: dict[str, Any]
     hints: ExecutionHints
     executable: Executable
+    # Compiled once per resolution, not looked up per call.
+    input_check: CompiledSchema
+    output_check: CompiledSchema
 
 
 @dataclass
@@ -82,7 +102,16 @@ class InferOutcome:
 async def _target(session: AsyncSession, runtime: InferenceRuntime, row: AIModel) -> Target:
     exe = await runtime.executable(session, row)
     return Target(
-        row.id, row.name, row.version, row.kind, row.input_schema, row.output_schema, exe.hints, exe
+        row.id,
+        row.name,
+        row.version,
+        row.kind,
+        row.input_schema,
+        row.output_schema,
+        exe.hints,
+        exe,
+        compile_schema(row.input_schema),
+        compile_schema(row.output_schema),
     )
 
 
@@ -115,7 +144,7 @@ async def resolve(
     return resolved
 
 
-def checked(result: RunResult, output_schema: dict[str, Any]) -> RunResult:
+def checked(result: RunResult, output_schema: Schema) -> RunResult:
     """A successful run whose output breaks the output schema is a failed run."""
     if result.status != "succeeded":
         return result
@@ -196,7 +225,7 @@ async def infer(
     procrastinate app) is needed only to queue; `runtime` defaults to this process's."""
     runtime = runtime or get_runtime()
     target, shadows = await resolve(session, runtime, model=model, version=version)
-    validate_input(target.input_schema, input)
+    validate_input(target.input_check, input)
     plan = plan_execution(target.hints, input, force_async=run_async)
     stored = canonical(input)
     if plan.queue:
@@ -210,8 +239,16 @@ async def infer(
             shadow_versions=shadows,
             input=input,
         )
-    await session.close()  # no connection held while the model runs
-    result = checked(await runtime.run(target.executable, input), target.output_schema)
+    await session.close()  # no session held while the model runs
+    ready = _prefetch_connection(session, target.hints, input)
+    try:
+        result = checked(await runtime.run(target.executable, input), target.output_check)
+    except BaseException:  # cancelled (the client left): give the connection back
+        unused = await _connection_or_none(ready)
+        if unused is not None:
+            await unused.close()
+        raise
+    connection = await _connection_or_none(ready)
     job_id = await record(
         session,
         target=(target.name, target.version),
@@ -219,6 +256,7 @@ async def infer(
         site=site,
         actor=actor,
         durable=False,
+        connection=connection,
         **finished_values(result),
     )
     observe(target.name, target.version, result)
@@ -233,6 +271,32 @@ async def infer(
         shadow_versions=shadows,
         input=input,
     )
+
+
+def _prefetch_connection(
+    session: AsyncSession, hints: ExecutionHints, input: dict[str, Any]
+) -> asyncio.Task[AsyncConnection] | None:
+    """For a quick inline run (a few items, in a thread): check out the connection that
+    records it while the model works, so the pool's liveness ping is off the critical
+    path. Long runs do not hold a pooled connection this way."""
+    engine = session.bind
+    items = input.get(hints.batch_field) if hints.batch_field else None
+    if hints.isolate or not isinstance(engine, AsyncEngine):
+        return None
+    if isinstance(items, list) and len(items) > PREFETCH_MAX_ITEMS:
+        return None
+    return asyncio.create_task(autocommit_connection(engine))
+
+
+async def _connection_or_none(
+    ready: asyncio.Task[AsyncConnection] | None,
+) -> AsyncConnection | None:
+    if ready is None:
+        return None
+    try:
+        return await ready
+    except (SQLAlchemyError, OSError):
+        return None  # the record checks out afresh and reports what is wrong
 
 
 async def run_shadows(
@@ -269,7 +333,7 @@ async def run_shadows(
                 failed = RunResult("failed", None, exc.message, 0.0, False)
                 job_ids.append(await record(session, **common, **finished_values(failed)))
                 continue
-            errors = schema_errors(target.input_schema, input)
+            errors = schema_errors(target.input_check, input)
             plan = plan_execution(target.hints, input)
             if not errors and plan.queue:
                 job_ids.append(
@@ -291,7 +355,7 @@ async def run_shadows(
                 reason = f"input refused by this version: {first['field']}: {first['reason']}"
                 result = RunResult("failed", None, reason, 0.0, False)
             else:
-                result = checked(await runtime.run(target.executable, input), target.output_schema)
+                result = checked(await runtime.run(target.executable, input), target.output_check)
             job_ids.append(await record(session, **common, **finished_values(result)))
             observe(model, version, result)
     return job_ids
@@ -319,7 +383,7 @@ async def run_queued(
             return "failed"
         job.status, job.started_at = "running", datetime.now(UTC)
         await session.commit()
-    result = checked(await runtime.run(target.executable, input), target.output_schema)
+    result = checked(await runtime.run(target.executable, input), target.output_check)
     async with sessions() as session:
         await session.execute(
             update(InferenceJob)

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from opscopilot.inference.runner import RunResult
 
@@ -67,12 +67,15 @@ async def record(
     site: str | None = None,
     actor: str | None = None,
     durable: bool = True,
+    connection: AsyncConnection | None = None,
 ) -> uuid.UUID:
     """Insert one run. Durable rows join the session's transaction (the caller commits).
     `durable=False` rows (finished inline and shadow runs) are written at once in their
     own one-statement transaction, committed without waiting for the WAL flush (~7 ms
     here): after a database crash the last fraction of a second of such rows may be
-    missing, never half-written; the caller already has its answer."""
+    missing, never half-written; the caller already has its answer. `connection` (from
+    `autocommit_connection`, checked out while the model ran) writes a non-durable row
+    without waiting for a checkout; it is closed here."""
     job_id = uuid.uuid4()
     params = {
         "id": job_id, "model_name": target[0], "model_version": target[1],
@@ -83,16 +86,32 @@ async def record(
         "started_at": started_at, "finished_at": finished_at,
     }  # fmt: skip
     engine = session.bind
-    if durable or not isinstance(engine, AsyncEngine):
+    if durable and connection is not None:
+        raise ValueError("a durable row joins the session's transaction, not a connection")
+    if connection is None and (durable or not isinstance(engine, AsyncEngine)):
         await session.execute(_INSERT_JOB, params)
         if not durable:
             await session.commit()
         return job_id
-    # Autocommit: no BEGIN / COMMIT round trips around the one statement.
-    async with engine.connect() as conn:
-        autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await autocommit.execute(_INSERT_JOB_ASYNC_COMMIT, params)
+    if connection is None:
+        assert isinstance(engine, AsyncEngine)
+        connection = await autocommit_connection(engine)
+    try:
+        await connection.execute(_INSERT_JOB_ASYNC_COMMIT, params)
+    finally:
+        await connection.close()
     return job_id
+
+
+async def autocommit_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A pooled connection in autocommit mode (no BEGIN / COMMIT round trips around a
+    one-statement write); the caller closes it."""
+    conn = await engine.connect()
+    try:
+        return await conn.execution_options(isolation_level="AUTOCOMMIT")
+    except BaseException:
+        await conn.close()
+        raise
 
 
 def finished_values(result: RunResult) -> dict[str, Any]:

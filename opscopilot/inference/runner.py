@@ -201,9 +201,8 @@ class ModelRunner:
         start = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            output = await asyncio.wait_for(
-                loop.run_in_executor(self._threads, model.predict, input), timeout
-            )
+            async with asyncio.timeout(timeout):  # unlike wait_for, no task of its own
+                output = await loop.run_in_executor(self._threads, model.predict, input)
         except TimeoutError:
             return self._inline_timeout(start, timeout)
         except Exception as exc:  # the model raised: a failed run, not a crashed runner

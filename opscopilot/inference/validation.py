@@ -115,9 +115,13 @@ def _field_errors(error: ValidationError) -> Iterable[dict[str, Any]]:
     yield {"field": format_path(path), "reason": _short(error.message)}
 
 
-def schema_errors(schema: dict[str, Any], instance: Any) -> list[dict[str, Any]]:
-    """Every violation as `{"field", "reason"}`, in field order, at most 20."""
-    compiled = compile_schema(schema)
+Schema = dict[str, Any] | CompiledSchema
+
+
+def schema_errors(schema: Schema, instance: Any) -> list[dict[str, Any]]:
+    """Every violation as `{"field", "reason"}`, in field order, at most 20. A hot path
+    passes the schema compiled once (`compile_schema`), not looked up per call."""
+    compiled = schema if isinstance(schema, CompiledSchema) else compile_schema(schema)
     if compiled.fast.is_valid(instance):
         return []
     errors: list[dict[str, Any]] = []
@@ -139,7 +143,7 @@ def schema_errors(schema: dict[str, Any], instance: Any) -> list[dict[str, Any]]
     return errors[:MAX_REPORTED_ERRORS]
 
 
-def validate_input(schema: dict[str, Any], instance: Any) -> None:
+def validate_input(schema: Schema, instance: Any) -> None:
     """Raise InvalidModelInput (422) naming each bad field."""
     errors = schema_errors(schema, instance)
     if errors:
@@ -148,6 +152,6 @@ def validate_input(schema: dict[str, Any], instance: Any) -> None:
         raise InvalidModelInput(f"{first['field']}: {first['reason']}{more}", errors=errors)
 
 
-def output_errors(schema: dict[str, Any], output: Any) -> list[dict[str, Any]]:
+def output_errors(schema: Schema, output: Any) -> list[dict[str, Any]]:
     """Violations of the output schema: a model bug, so the caller fails the job."""
     return schema_errors(schema, output)

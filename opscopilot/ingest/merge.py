@@ -127,11 +127,14 @@ async def merge_snapshots(
     return MergeCounts(inserted=row.i, updated=row.u)
 
 
-_OBS_COLUMNS = "site, item_id, kind, obs_date, value, weight, natural_key, counterparty"
+_OBS_COLUMNS = (
+    "site, item_id, kind, obs_date, value, weight, natural_key, counterparty, promised_date"
+)
 _SAME = (
     "o.item_id = c.item_id AND o.obs_date = c.obs_date AND o.value = c.value "
     "AND o.weight IS NOT DISTINCT FROM c.weight "
-    "AND o.counterparty IS NOT DISTINCT FROM c.counterparty"
+    "AND o.counterparty IS NOT DISTINCT FROM c.counterparty "
+    "AND o.promised_date IS NOT DISTINCT FROM c.promised_date"
 )
 
 
@@ -149,14 +152,14 @@ async def merge_observations(
         source = (
             f"SELECT DISTINCT ON (s.site, s.natural_key) s.site, {resolution.item_id()} "
             "AS item_id, s.okind AS kind, s.obs_date, s.value, s.weight, s.natural_key, "
-            f"s.counterparty FROM {STAGE} s {resolution.joins()} "
+            f"s.counterparty, s.promised_date FROM {STAGE} s {resolution.joins()} "
             "WHERE s.rkind = 'inventory' "
             "ORDER BY s.site, s.natural_key, s.as_of DESC, s.row_no DESC"
         )
     else:
         source = (
             f"SELECT s.site, {resolution.item_id()} AS item_id, s.okind AS kind, s.obs_date, "
-            f"s.value, s.weight, s.natural_key, s.counterparty FROM {STAGE} s "
+            f"s.value, s.weight, s.natural_key, s.counterparty, s.promised_date FROM {STAGE} s "
             f"{resolution.joins()} WHERE s.rkind IN {COUNTED_RKINDS}"
         )
     params = {"batch": batch_id, **resolution.params()}
@@ -164,7 +167,8 @@ async def merge_observations(
         text(
             f"WITH src AS ({source}), u AS (UPDATE observations o SET item_id = c.item_id, "
             "obs_date = c.obs_date, value = c.value, weight = c.weight, "
-            "counterparty = c.counterparty, batch_id = :batch FROM src c "
+            "counterparty = c.counterparty, promised_date = c.promised_date, batch_id = :batch "
+            "FROM src c "
             "WHERE c.item_id IS NOT NULL AND o.site = c.site AND o.kind = c.kind "
             f"AND o.natural_key = c.natural_key AND NOT ({_SAME}) RETURNING 1) "
             "SELECT count(*) FROM u"
@@ -202,11 +206,13 @@ async def _upsert_observations(
             f"SELECT {_OBS_COLUMNS}, :batch FROM changed "
             "ON CONFLICT (site, kind, natural_key) DO UPDATE SET item_id = EXCLUDED.item_id, "
             "obs_date = EXCLUDED.obs_date, value = EXCLUDED.value, weight = EXCLUDED.weight, "
-            "counterparty = EXCLUDED.counterparty, batch_id = EXCLUDED.batch_id "
+            "counterparty = EXCLUDED.counterparty, promised_date = EXCLUDED.promised_date, "
+            "batch_id = EXCLUDED.batch_id "
             "WHERE (observations.item_id, observations.obs_date, observations.value, "
-            "observations.weight, observations.counterparty) IS DISTINCT FROM "
-            "(EXCLUDED.item_id, EXCLUDED.obs_date, EXCLUDED.value, EXCLUDED.weight, "
-            "EXCLUDED.counterparty) RETURNING (xmax = 0) AS ins) "
+            "observations.weight, observations.counterparty, observations.promised_date) "
+            "IS DISTINCT FROM (EXCLUDED.item_id, EXCLUDED.obs_date, EXCLUDED.value, "
+            "EXCLUDED.weight, EXCLUDED.counterparty, EXCLUDED.promised_date) "
+            "RETURNING (xmax = 0) AS ins) "
             "SELECT count(*) FILTER (WHERE ins) AS i, count(*) FILTER (WHERE NOT ins) AS u FROM m"
         ),
         params,

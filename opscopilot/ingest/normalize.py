@@ -41,6 +41,7 @@ STAGE_COLUMNS = (
     "as_of",
     "h",
     "data",
+    "promised_date",
 )
 StageRow = tuple[Any, ...]
 
@@ -236,6 +237,8 @@ class Normalizer:
         keyed = bool(self._natural[kind])
         site_of = self._site
         tolerance = self.tolerance
+        # a receipt may carry its promised date: its weight is then the days it came late
+        promised_field = "promised_date" if kind == "receipts" else None
 
         def handle(rec: dict[str, Any], row_no: int) -> StageRow:
             get = rec.get
@@ -259,6 +262,11 @@ class Normalizer:
             location = text_value("location", get("location"), 100)
             party = text_value(party_field, get(party_field), 300)
             site = site_of(rec)
+            promised = late = None
+            if promised_field is not None:
+                promised = day_parse(promised_field, get(promised_field))
+                if promised is not None:
+                    late = float((day - promised).days)
             if keyed:
                 nk = self._key(kind, rec, "")
             elif ref:
@@ -266,8 +274,8 @@ class Normalizer:
             else:
                 nk = f"d:{sku}:{day.isoformat()}:{location or ''}"
             h = hash((okind, site, nk))
-            return (row_no, kind, site, sku, okind, day, qty, None, nk, party, location,
-                    None, None, None, None, h, None)  # fmt: skip
+            return (row_no, kind, site, sku, okind, day, qty, late, nk, party, location,
+                    None, None, None, None, h, None, promised)  # fmt: skip
 
         return handle
 
@@ -296,7 +304,8 @@ class Normalizer:
         default = f"l:{lot}" if lot else f"d:{sku}:{day.isoformat()}:{location or ''}"
         nk = self._key("quality", rec, default)
         return (row_no, "quality", site, sku, "quality", day, defects, inspected, nk, None,
-                location, None, None, None, None, hash(("quality", site, nk)), None)  # fmt: skip
+                location, None, None, None, None, hash(("quality", site, nk)), None,
+                None)  # fmt: skip
 
     def _inventory(self, rec: dict[str, Any], row_no: int) -> StageRow:
         sku = self._text(rec, "sku", 100, required=True)
@@ -310,7 +319,7 @@ class Normalizer:
         nk = self._key("inventory", rec, f"d:{sku}:{day.isoformat()}:{location}")
         h = hash(("inventory", site, sku, location, as_of))
         return (row_no, "inventory", site, sku, "inventory", day, on_hand, None, nk, location,
-                location, on_hand, allocated, on_order, as_of, h, None)  # fmt: skip
+                location, on_hand, allocated, on_order, as_of, h, None, None)  # fmt: skip
 
     def _items(self, rec: dict[str, Any], row_no: int) -> StageRow:
         data: dict[str, Any] = {}
@@ -339,7 +348,7 @@ class Normalizer:
         site = self._site(rec)
         sku = data["sku"]
         return (row_no, "items", site, sku, None, None, None, None, sku, None, None,
-                None, None, None, None, hash(("items", site, sku)), _dumps(data))  # fmt: skip
+                None, None, None, None, hash(("items", site, sku)), _dumps(data), None)  # fmt: skip
 
     def _attributes(self, rec: dict[str, Any], known: set[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -366,7 +375,7 @@ class Normalizer:
         }
         key = f"{sku}|{effective.isoformat()}"
         return (row_no, "costs", self.default_site, sku, None, None, None, None, key, None,
-                None, None, None, None, None, hash(("costs", key)), _dumps(data))  # fmt: skip
+                None, None, None, None, None, hash(("costs", key)), _dumps(data), None)  # fmt: skip
 
     def _processes(self, rec: dict[str, Any], row_no: int) -> StageRow:
         data: dict[str, Any] = {}
@@ -393,7 +402,8 @@ class Normalizer:
         site = self._site(rec)
         code = data["code"]
         return (row_no, "processes", site, data.get("sku"), None, None, None, None, code, None,
-                None, None, None, None, None, hash(("processes", code)), _dumps(data))  # fmt: skip
+                None, None, None, None, None, hash(("processes", code)), _dumps(data),
+                None)  # fmt: skip
 
 
 def _dumps(data: dict[str, Any]) -> str:

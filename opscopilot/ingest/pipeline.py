@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.core.settings import Settings
 from opscopilot.ingest import batches, master, merge, processes, staging
-from opscopilot.ingest.indexing import index_items
+from opscopilot.ingest.indexing import batch_index
 from opscopilot.ingest.kinds import FACT_KINDS
 from opscopilot.ingest.normalize import Normalizer, StageRow
 from opscopilot.ingest.readers import Read
@@ -57,6 +57,9 @@ async def apply_batch(
 
     ext = normalizer.mapping.sku_system(source_id)
     system = ext[0] if ext else None
+    # indexed once for the whole batch: one embedding pass, and a first load builds the
+    # search graph in one go instead of growing it row by row
+    to_index = batch_index(model=settings.ingest.embedding_model)
     for kind, apply in MASTER_APPLY:
         async for chunk in staging.master_chunks(session, kind):
             outcomes, written = await apply(
@@ -67,8 +70,8 @@ async def apply_batch(
                     tally.reject(kind, row, outcome)
                 else:
                     tally.count(outcome)
-            if written:
-                await index_items(session, items=written)
+            to_index.add(written)
+    await to_index.flush(session)
 
     resolution = merge.Resolution(system=system, unmapped=ext[1] if ext else "keep")
     gone = await merge.reject_unknown_items(

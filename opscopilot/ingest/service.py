@@ -20,7 +20,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from opscopilot.core.errors import ConflictError, NotFoundError, OpsCopilotError, PermissionDenied
+from opscopilot.core.errors import (
+    ConflictError,
+    NotFoundError,
+    OpsCopilotError,
+    PermissionDenied,
+    ValidationFailed,
+)
+from opscopilot.core.metrics import observe_ingest
 from opscopilot.core.settings import Settings
 from opscopilot.ingest import batches
 
@@ -138,10 +145,13 @@ async def ingest_batch(
         db, source_id=request.source_id, explicit=request.mapping, settings=settings
     )
     payload = request.model_dump(mode="json", exclude_none=True)
-    digest = hashlib.sha256(
-        orjson.dumps({"source_id": request.source_id, "data": payload["data"]},
-                     option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()  # fmt: skip
+    try:
+        digest = hashlib.sha256(
+            orjson.dumps({"source_id": request.source_id, "data": payload["data"]},
+                         option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()  # fmt: skip
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits: not a quantity
+        raise ValidationFailed(f"data cannot be stored: {exc}", field="data") from exc
     async with db.transaction() as session:
         batch, created = await batches.create_or_get(
             session,
@@ -210,6 +220,7 @@ async def _run(
                 await batches.touch_source(
                     session, source_id=batch.source_id, source_type=batch.source_type, site=site
                 )
+            observe_ingest(batch.source_type, tally)  # committed: its rows count
     except (OpsCopilotError, DBAPIError) as exc:
         # The transaction rolled back: nothing of the batch is applied. Record why.
         reason = exc.message if isinstance(exc, OpsCopilotError) else _db_reason(exc)

@@ -26,7 +26,7 @@ CREATE TEMP TABLE {STAGE} (
     row_no int4 NOT NULL, rkind text NOT NULL, site text, sku text, okind text,
     obs_date date, value float8, weight float8, natural_key text, counterparty text,
     location text, on_hand float8, allocated float8, on_order float8, as_of timestamptz,
-    h int8, data jsonb
+    h int8, data jsonb, promised_date date
 ) ON COMMIT DROP
 """
 
@@ -38,7 +38,7 @@ _KEY = """CASE
     WHEN rkind IN ('processes', 'costs') THEN natural_key
     ELSE concat_ws('|', site, okind, natural_key) END"""
 _CONTENT = """md5(concat_ws('|', sku, obs_date::text, value::text, weight::text, counterparty,
-    on_hand::text, allocated::text, on_order::text, data::text))"""
+    on_hand::text, allocated::text, on_order::text, data::text, promised_date::text))"""
 
 
 @dataclass

@@ -42,6 +42,19 @@ async def purge_expired(
     )
     checkpoints = 0
     if old_threads:
+        # A transcript also lives on in the audit log's question text and in feedback
+        # comments: blank those (the events themselves, who asked and when, stay).
+        await session.execute(
+            text(
+                "UPDATE audit_events SET subject = NULL WHERE event_type = 'chat.question' "
+                "AND thread_id = ANY(:ids) AND subject IS NOT NULL"
+            ),
+            {"ids": old_threads},
+        )
+        await session.execute(
+            text("UPDATE chat_feedback SET comment = NULL WHERE thread_id = ANY(:ids)"),
+            {"ids": old_threads},
+        )
         has_checkpoints = (
             await session.execute(text("SELECT to_regclass('public.checkpoints') IS NOT NULL"))
         ).scalar()

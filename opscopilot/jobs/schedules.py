@@ -29,9 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from opscopilot.access.roles import Principal
 from opscopilot.core.settings import Settings
 from opscopilot.forecasting import queries
-from opscopilot.forecasting.frames import FORECAST_TYPES
-from opscopilot.forecasting.runs import NIGHTLY_PERIOD, start_bulk_run
-from opscopilot.forecasting.schemas import BulkCreate
+from opscopilot.forecasting.runs import start_scheduled_runs
 from opscopilot.jobs.runtime import runtime_of
 from opscopilot.jobs.scheduled_posts import Poster, SessionFactory, post_once
 from opscopilot.notify.events import ALERT_RAISED
@@ -73,26 +71,14 @@ async def service_principal(session: AsyncSession, *, site: str) -> Principal:
 async def start_site_runs(
     sessions: SessionFactory, *, queue: Any, site: str, settings: Settings
 ) -> list[uuid.UUID]:
-    """One bulk run per forecast type with items at the site, as its service user."""
+    """One bulk run per forecast type with items at the site, as its service user (the only
+    scheduled forecasting path: forecasting has no schedule of its own)."""
     async with sessions() as session:
         principal = await service_principal(session, site=site)
         await session.commit()
-        types = [
-            t for t in FORECAST_TYPES
-            if await queries.items_to_forecast(session, forecast_type=t, site=site)
-        ]  # fmt: skip
-    run_ids = []
-    for forecast_type in types:
-        run = await start_bulk_run(
-            sessions,
-            queue=queue,
-            request=BulkCreate(forecast_type=forecast_type, period=NIGHTLY_PERIOD, site=site),
-            principal=principal,
-            settings=settings,
-            trigger="schedule",
-        )
-        run_ids.append(run.id)
-    return run_ids
+    return await start_scheduled_runs(
+        sessions, queue=queue, site=site, principal=principal, settings=settings
+    )
 
 
 async def _changes(session: AsyncSession, *, site: str, since: datetime) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -45,6 +45,7 @@ from opscopilot.notify.channels.base import (
 from opscopilot.notify.channelset import ChannelSet
 from opscopilot.notify.charts import fetch_chart
 from opscopilot.notify.outbox import WAKE_CHANNEL
+from opscopilot.notify.relay_sql import CLAIM, RECORD, RECORD_DIGESTED, RECORD_MANY
 from opscopilot.notify.render import ClaimedRow, TemplateCache, build_message
 from opscopilot.notify.templates import NotificationTemplate
 from opscopilot.store.engine import Database
@@ -60,47 +61,6 @@ MAX_RETRY_AFTER_S = 3600.0
 # Outcomes are written when this many are waiting or the oldest waited this long.
 FLUSH_ROWS = 64
 FLUSH_S = 0.02
-
-_CLAIM = text(
-    """
-    WITH due AS (
-        SELECT id, user_id FROM notifications
-        WHERE status IN ('queued', 'deferred', 'sending')
-          AND next_attempt_at <= :now
-          AND (status <> 'deferred' OR reason IS DISTINCT FROM 'digest')
-        ORDER BY next_attempt_at
-        LIMIT :limit
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE notifications AS n
-    SET status = 'sending', attempts = n.attempts + 1, next_attempt_at = :lease_until,
-        updated_at = :now
-    FROM due LEFT JOIN users AS u ON u.id = due.user_id
-    WHERE n.id = due.id
-    RETURNING n.id, n.channel, n.address, n.title, n.message, n.notification_type,
-        n.severity, n.site, n.payload, n.attempts, n.created_at, n.provider_message_id,
-        n.provider_conversation_id, coalesce(u.name, u.external_id) AS recipient_name,
-        coalesce(u.timezone, 'UTC') AS timezone
-    """
-)
-_RECORD = text(
-    """
-    UPDATE notifications
-    SET status = :status, reason = :reason, last_error = :last_error,
-        next_attempt_at = :next_attempt_at, sent_at = :sent_at, updated_at = :now,
-        provider_message_id = coalesce(:provider_message_id, provider_message_id),
-        provider_conversation_id = coalesce(:provider_conversation_id, provider_conversation_id)
-    WHERE id = :id AND status = 'sending' AND attempts = :attempts
-    """
-)
-_RECORD_DIGESTED = text(
-    """
-    UPDATE notifications
-    SET status = :status, last_error = :last_error, sent_at = :sent_at, updated_at = :now,
-        provider_message_id = :provider_message_id
-    WHERE id = ANY(CAST(:ids AS uuid[])) AND status = 'deferred'
-    """
-)
 
 
 def backoff_delay(
@@ -261,14 +221,16 @@ class Relay:
         self.wake.clear()
 
     async def _claim(self, now: datetime, limit: int) -> list[ClaimedRow]:
-        async with self.db.sessions() as session, session.begin():
-            result = await session.execute(
-                _CLAIM,
-                {"now": now, "limit": limit, "lease_until": now + timedelta(seconds=self.lease_s)},
-            )
-            rows = [ClaimedRow(**dict(r._mapping)) for r in result]
-            for key in {(r.notification_type, r.channel) for r in rows}:
-                await self.templates.refresh(session, *key)
+        params = {"now": now, "limit": limit, "lease_until": now + timedelta(seconds=self.lease_s)}
+        async with self.db.engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = [ClaimedRow(**dict(r._mapping)) for r in await autocommit.execute(CLAIM, params)]
+        stale = {(r.notification_type, r.channel) for r in rows}
+        stale = {key for key in stale if self.templates.stale(*key)}
+        if stale:
+            async with self.db.sessions() as session:
+                for key in stale:
+                    await self.templates.refresh(session, *key)
         return rows
 
     async def _template(self, row: ClaimedRow) -> NotificationTemplate:
@@ -288,7 +250,8 @@ class Relay:
             template = await self._template(row)
             chart = await self._chart(row)
             message = build_message(row, template, chart_png=chart)
-            result = await asyncio.wait_for(channel.deliver(message), DELIVERY_TIMEOUT_S)
+            async with asyncio.timeout(DELIVERY_TIMEOUT_S):  # no extra task, unlike wait_for
+                result = await channel.deliver(message)
         except PermanentDeliveryError as exc:
             return _failed(row, exc.message, partial=exc.partial)
         except TransientDeliveryError as exc:
@@ -337,9 +300,16 @@ class Relay:
         if not outcomes:
             return
         now = datetime.now(UTC)
-        async with self.db.sessions() as session, session.begin():
-            await session.execute(_RECORD, [o.params(now) for o in outcomes])
-            await _settle_digested(session, outcomes, now)
+        rows = {"rows": orjson.dumps([o.params(now) for o in outcomes], default=str).decode()}
+        if any(_digest_members(o) for o in outcomes):
+            # A digest and the items it bundled change together or not at all.
+            async with self.db.sessions() as session, session.begin():
+                await session.execute(RECORD, rows)
+                await _settle_digested(session, outcomes, now)
+        else:
+            async with self.db.engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.execute(RECORD_MANY, rows)
         for o in outcomes:
             if o.status in ("sent", "failed"):
                 NOTIFICATIONS.labels(channel=o.row.channel, status=o.status).inc()
@@ -379,11 +349,11 @@ class Relay:
 async def _settle_digested(session: AsyncSession, outcomes: list[Outcome], now: datetime) -> None:
     """Items bundled into a digest take the digest's final status."""
     for o in outcomes:
-        members = o.row.payload.get("digest_of")
-        if o.status not in ("sent", "failed") or not members:
+        members = _digest_members(o)
+        if not members:
             continue
         await session.execute(
-            _RECORD_DIGESTED,
+            RECORD_DIGESTED,
             {
                 "ids": [uuid.UUID(m) for m in members],
                 "status": o.status,
@@ -393,6 +363,11 @@ async def _settle_digested(session: AsyncSession, outcomes: list[Outcome], now: 
                 "provider_message_id": o.result.provider_message_id if o.result else None,
             },
         )
+
+
+def _digest_members(o: Outcome) -> list[str]:
+    members = o.row.payload.get("digest_of")
+    return members if o.status in ("sent", "failed") and isinstance(members, list) else []
 
 
 def _failed(row: ClaimedRow, error: str, *, partial: DeliveryResult | None = None) -> Outcome:

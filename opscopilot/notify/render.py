@@ -71,6 +71,10 @@ class TemplateCache:
         hit = self._entries.get((notification_type, channel))
         return hit[1] if hit is not None else None
 
+    def stale(self, notification_type: str, channel: str) -> bool:
+        hit = self._entries.get((notification_type, channel))
+        return hit is None or time.monotonic() - hit[0] >= self._ttl
+
     async def refresh(
         self, session: AsyncSession, notification_type: str, channel: str
     ) -> NotificationTemplate:

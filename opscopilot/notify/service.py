@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.service import find_user, get_or_create_user
-from opscopilot.core.errors import NotFoundError, ValidationFailed
+from opscopilot.core.errors import ConflictError, NotFoundError, ValidationFailed
 from opscopilot.notify.filters import parse_severity
-from opscopilot.notify.outbox import Draft, Planned, insert_planned, plan_for_user
-from opscopilot.notify.preferences import (
-    Recipient,
-    get_preferences,
-    parse_channel,
-    set_preferences,
-)
+from opscopilot.notify.outbox import Draft, Planned, plan_for_user
+from opscopilot.notify.preferences import get_preferences, parse_channel, set_preferences
+from opscopilot.notify.recipients import CACHE, cache_key, insert_checked, load_snapshot
 from opscopilot.notify.schemas import (
     NotificationPage,
     NotificationRead,
     NotificationSummary,
     SendResult,
 )
-from opscopilot.store.models import Notification, NotificationPreference, User
+from opscopilot.store.models import Notification, User
 from opscopilot.store.models.notify import NOTIFICATION_STATUSES
 
 __all__ = [
@@ -44,11 +40,9 @@ __all__ = [
     "set_preferences",
 ]
 
-# The same message to the same person on the same channel within this window is a repeat
-# (a retried request, a script run twice): recorded as suppressed, not sent again.
-DUPLICATE_WINDOW_S = 300
 MAX_PAGE = 500
-_DEAD = ("suppressed", "failed")
+# A send whose user's preferences change between its read and its insert reads again.
+MAX_PLAN_ATTEMPTS = 3
 
 
 async def send_notification(
@@ -84,9 +78,6 @@ async def send_notification(
         key = f"send:{uuid.uuid4()}"
     at = now or datetime.now(UTC)
     fingerprint = _fingerprint(title, message, notification_type, level.value)
-    recipient, repeats = await _recipient_and_repeats(session, user_id, fingerprint)
-    if recipient is None:
-        recipient = Recipient(user=await get_or_create_user(session, external_id=user_id), rows={})
     payload: dict[str, Any] = {"vars": data or {}, "content_hash": fingerprint}
     if actions:
         payload["actions"] = actions
@@ -98,9 +89,7 @@ async def send_notification(
         site=site,
         payload=payload,
     )
-    planned = plan_for_user(draft, recipient, channels=channels, now=at, key=key)
-    _mark_duplicates(planned, repeats)
-    await insert_planned(session, planned)
+    planned = await _plan_and_insert(session, draft, user_id, channels, at, key, fingerprint)
     if request_key:
         return _result(await _by_key_prefix(session, key))
     return _result([p.values for p in planned])
@@ -156,54 +145,41 @@ async def get_notification(
     return _read(row[0], row[1])
 
 
-async def _recipient_and_repeats(
-    session: AsyncSession, external_id: str, fingerprint: str
-) -> tuple[Recipient | None, dict[str, str]]:
-    """The user and their preferences, and per channel a notification with the same
-    content sent to them a moment ago, in one query (a send is on the hot path)."""
-    repeats = (
-        select(func.array_agg(Notification.channel + ":" + cast(Notification.id, String)))
-        .where(
-            Notification.user_id == User.id,
-            # Requests repeat in real time, whatever time the caller plans for.
-            Notification.created_at >= func.now() - timedelta(seconds=DUPLICATE_WINDOW_S),
-            Notification.payload["content_hash"].astext == fingerprint,
-            Notification.status.not_in(_DEAD),
-        )
-        .scalar_subquery()
+async def _plan_and_insert(
+    session: AsyncSession,
+    draft: Draft,
+    user_id: str,
+    channels: list[str] | None,
+    at: datetime,
+    key: str,
+    fingerprint: str,
+) -> list[Planned]:
+    """Decide each row from the user's preferences (cached; see recipients.py) and insert
+    them, in one statement when the cached preferences are still current."""
+    cached = cache_key(session, user_id)
+    for _ in range(MAX_PLAN_ATTEMPTS):
+        snapshot = CACHE.get(cached)
+        if snapshot is None:
+            snapshot = await load_snapshot(session, user_id)
+            if snapshot is None:  # an unknown user is created, in the caller's transaction
+                await get_or_create_user(session, external_id=user_id)
+                snapshot = await load_snapshot(session, user_id)
+                assert snapshot is not None
+            CACHE.put(cached, snapshot)
+        planned = plan_for_user(draft, snapshot.recipient(), channels=channels, now=at, key=key)
+        if await insert_checked(
+            session,
+            planned,
+            user_id=snapshot.user["id"],
+            version=snapshot.version,
+            content_hash=fingerprint,
+        ):
+            return planned
+        CACHE.drop(cached)  # changed since it was read: read again
+    raise ConflictError(
+        f"the preferences of user {user_id!r} kept changing during the send; retry",
+        field="user_id",
     )
-    found = (
-        await session.execute(
-            select(User, NotificationPreference, repeats)
-            .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-            .where(User.external_id == external_id)
-        )
-    ).all()
-    if not found:
-        return None, {}
-    rows = {pref.channel: pref for _, pref, _ in found if pref is not None}
-    earlier: dict[str, str] = {}
-    for entry in found[0][2] or []:
-        channel, _, notification_id = entry.partition(":")
-        earlier.setdefault(channel, notification_id)
-    return Recipient(user=found[0][0], rows=rows), earlier
-
-
-def _mark_duplicates(planned: list[Planned], earlier: dict[str, str]) -> None:
-    """Suppress rows repeating what this user got on that channel a moment ago.
-
-    Best effort: two identical requests in the same instant may both pass; a client that
-    needs exactly once sends an Idempotency-Key.
-    """
-    for row in planned:
-        first = earlier.get(row.values["channel"])
-        if first is not None and row.values["status"] not in _DEAD:
-            row.values.update(
-                status="suppressed",
-                reason="duplicate",
-                next_attempt_at=None,
-                payload={**row.values["payload"], "duplicate_of": first},
-            )
 
 
 async def _by_key_prefix(session: AsyncSession, prefix: str) -> list[dict[str, Any]]:

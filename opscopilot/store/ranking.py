@@ -77,31 +77,52 @@ def token_match(q: str, item_tokens: Iterable[str]) -> float:
 class Coverage:
     """Coverage of one query over many candidates: weighted share of the distinct query
     tokens each candidate matches, typo-tolerant. Candidates share most of their words,
-    so each (query token, item token) pair is judged once per query."""
+    so each distinct item token is judged once per query, and only the few that match a
+    query token at all (near spellings, prefixes) are kept to look up per candidate."""
 
     def __init__(self, query_tokens: Sequence[str]) -> None:
         self.tokens = list(dict.fromkeys(query_tokens))
         self.weights = [UNIT_WEIGHT if q in UNITS else 1.0 for q in self.tokens]
         self.total = sum(self.weights)
-        self._memo: dict[tuple[str, str], float] = {}
+        self._judged: set[str] = set()
+        # per query token: the partial matches seen so far (item token -> score < 1)
+        self._partial: list[dict[str, float]] = [{} for _ in self.tokens]
+        # per query token that can match partly: (token, edit budget, prefix allowed);
+        # numbers and codes match exactly or not at all
+        self._fuzzy = [
+            (q, partial, edit_budget(q), len(q) >= 3)
+            for q, partial in zip(self.tokens, self._partial, strict=True)
+            if q.isalpha() and not is_number(q)
+        ]
 
-    def _match(self, q: str, terms: frozenset[str]) -> float:
-        if q in terms:
-            return 1.0
-        best = 0.0
-        for t in terms:
-            key = (q, t)
-            score = self._memo.get(key)
-            if score is None:
-                score = self._memo[key] = term_match(q, t)
-            if score > best:
-                best = score
-        return best
+    def _judge(self, terms: frozenset[str]) -> None:
+        new = terms - self._judged
+        if not new:
+            return
+        self._judged |= new
+        for q, partial, budget, prefix in self._fuzzy:
+            # term_match, unrolled: most item tokens fail the cheap length and prefix tests
+            size = len(q)
+            for t in new:
+                if t == q:
+                    continue
+                if budget and abs(len(t) - size) <= budget and t.isalpha():
+                    if within_edits(q, t, budget):
+                        partial[t] = NEAR_SPELLING
+                        continue
+                if prefix and t.startswith(q):
+                    partial[t] = PREFIX
 
     def __call__(self, terms: frozenset[str]) -> float:
         if not self.total:
             return 0.0
-        got = sum(w * self._match(q, terms) for q, w in zip(self.tokens, self.weights, strict=True))
+        self._judge(terms)
+        got = 0.0
+        for q, weight, partial in zip(self.tokens, self.weights, self._partial, strict=True):
+            if q in terms:
+                got += weight
+            elif partial:
+                got += weight * max((v for t, v in partial.items() if t in terms), default=0.0)
         return got / self.total
 
 

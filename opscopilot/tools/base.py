@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from opscopilot.access.roles import Principal
 from opscopilot.core.errors import PermissionDenied
 from opscopilot.tools.context import ToolContext
+from opscopilot.tools.observe import observed_write
 
 Tier = Literal["read", "draft", "write"]
 DATA_OPEN = "<tool-data"
@@ -130,5 +131,5 @@ def write_tool(
         status=status,
         args_schema=args_schema,
         describe=describe,
-        execute=execute,
+        execute=observed_write(name, execute),
     )

@@ -55,7 +55,7 @@ def run_cli(
     )
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> httpx.Response:
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> httpx.Response:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:

@@ -13,5 +13,6 @@ ROUTERS: list[str] = [
     "opscopilot.api.routers.openai_compat",
     "opscopilot.api.routers.slack_events",
     "opscopilot.api.routers.web",
+    "opscopilot.api.routers.auth_oidc",
     "opscopilot.api.routers.notify",
 ]

@@ -6,25 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from opscopilot.access.roles import Principal
-from opscopilot.api.deps import Operator, Session, State, Viewer, limited
+from opscopilot.api.deps import Session, Viewer, Writer
 from opscopilot.forecasting import service
 from opscopilot.forecasting.schemas import AlertList, AlertRead, ResolveBody, SnoozeBody
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
-
-_write_limit = limited("operator", "write")
-
-
-# deps.Writer's inner annotation names a closure variable, which FastAPI cannot resolve under
-# postponed annotations (see routers/chat.py): the role check runs here, then the rate limit.
-async def _writer(state: State, principal: Operator) -> Principal:
-    return await _write_limit(state=state, principal=principal)
-
-
-Writer = Annotated[Principal, Depends(_writer)]
 
 
 @router.get("/active", response_model=AlertList)

@@ -9,10 +9,9 @@ from contextlib import aclosing
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
-from opscopilot.access.roles import Principal
 from opscopilot.api import chat_store
 from opscopilot.api.chat_runs import ChatRuns, LiveRun
 from opscopilot.api.chat_runtime import chat_runtime
@@ -23,29 +22,11 @@ from opscopilot.api.chat_schemas import (
     ThreadRead,
     ThreadSummary,
 )
-from opscopilot.api.deps import Operator, Session, State, Viewer, limited
+from opscopilot.api.deps import ChatCaller, Session, State, Viewer, Writer
 from opscopilot.core.errors import ValidationFailed
 from opscopilot.core.settings import Settings
 
 router = APIRouter(tags=["chat"])
-
-_chat_limit = limited("viewer", "chat")
-_write_limit = limited("operator", "write")
-
-
-# deps.ChatCaller / deps.Writer cannot be resolved by FastAPI as committed (their inner
-# annotation names a closure variable under postponed annotations), so the role check runs
-# here and their rate-limit step is called directly.
-async def _chat_caller(state: State, principal: Viewer) -> Principal:
-    return await _chat_limit(state=state, principal=principal)
-
-
-async def _writer(state: State, principal: Operator) -> Principal:
-    return await _write_limit(state=state, principal=principal)
-
-
-ChatCaller = Annotated[Principal, Depends(_chat_caller)]
-Writer = Annotated[Principal, Depends(_writer)]
 
 
 def event_stream(

@@ -8,8 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from opscopilot.api.deps import Session, SettingsDep, State, Viewer
-from opscopilot.api.routers.alerts import Writer
+from opscopilot.api.deps import Session, SettingsDep, State, Viewer, Writer
 from opscopilot.forecasting import runs, service
 from opscopilot.forecasting.schemas import (
     BulkCreate,

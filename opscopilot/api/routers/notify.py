@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 
 from opscopilot.access.roles import Principal
-from opscopilot.api.deps import Operator, Session, SettingsDep, State, Viewer, limited
+from opscopilot.api.deps import Session, SettingsDep, Viewer, Writer
 from opscopilot.api.routers.notify_admin import router as admin_router
 from opscopilot.core.errors import NotFoundError, PermissionDenied
 from opscopilot.notify import service
@@ -25,17 +25,6 @@ from opscopilot.notify.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"])
 router.include_router(admin_router)
-
-_write_limit = limited("operator", "write")
-
-
-# deps.Writer does not resolve under postponed annotations (its inner annotation names a
-# closure variable), so the role check runs here and its rate-limit step is called directly.
-async def _writer(state: State, principal: Operator) -> Principal:
-    return await _write_limit(state=state, principal=principal)
-
-
-Writer = Annotated[Principal, Depends(_writer)]
 
 
 def _self_or_operator(principal: Principal, user_id: str) -> None:

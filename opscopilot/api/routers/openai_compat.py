@@ -31,9 +31,8 @@ from opscopilot.access.roles import Principal
 from opscopilot.api import chat_store
 from opscopilot.api.chat_runs import ChatRuns, LiveRun
 from opscopilot.api.chat_runtime import chat_runtime
-from opscopilot.api.deps import State, Viewer
+from opscopilot.api.deps import ChatCaller, State, Viewer
 from opscopilot.api.errors import error_response
-from opscopilot.api.routers.chat import ChatCaller
 from opscopilot.core.errors import NotFoundError, ValidationFailed
 
 router = APIRouter(prefix="/v1", tags=["openai"])

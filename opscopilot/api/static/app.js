@@ -1,13 +1,17 @@
 // The web chat: sign in with an API key (sessionStorage, never the URL), stream answers
 // with fetch() (EventSource cannot send an Authorization header), render them with the
 // DOM-only Markdown renderer, and keep the thread id in localStorage across reloads.
+// Where the plant has an identity provider, "Sign in with your company account" sets an
+// HttpOnly session cookie instead; the page then sends a header that marks its own requests.
 import { renderMarkdown, safeHref } from "./markdown.js";
 
 const KEY = "opscopilot.key";
 const THREAD = "opscopilot.thread";
 const $ = (id) => document.getElementById(id);
 
-const state = { key: sessionStorage.getItem(KEY), thread: localStorage.getItem(THREAD), busy: false };
+const state = {
+  key: sessionStorage.getItem(KEY), session: false, thread: localStorage.getItem(THREAD), busy: false,
+};
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -17,6 +21,7 @@ function el(tag, className, text) {
 }
 
 function authHeaders(extra = {}) {
+  if (state.session) return { "X-OpsCopilot-Session": "1", ...extra };
   return { Authorization: `Bearer ${state.key}`, ...extra };
 }
 
@@ -58,8 +63,10 @@ async function signIn(event) {
 }
 
 function signOut() {
+  if (state.session) fetch("/auth/oidc/logout", { method: "POST" });
   sessionStorage.removeItem(KEY);
   state.key = null;
+  state.session = false;
   $("messages").replaceChildren();
   show(false);
 }
@@ -368,6 +375,18 @@ function start() {
   $("new-thread").addEventListener("click", newThread);
   show(Boolean(state.key));
   if (state.key) loadThread();
+  else checkSession();
+}
+
+async function checkSession() {
+  const response = await fetch("/auth/session");
+  if (!response.ok) return;
+  const session = await response.json();
+  $("sso").hidden = !session.oidc;
+  if (!session.signed_in) return;
+  state.session = true;
+  show(true);
+  await loadThread();
 }
 
 start();

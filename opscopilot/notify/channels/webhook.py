@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import time
@@ -35,6 +36,7 @@ from opscopilot.notify.channels.base import (
 from opscopilot.notify.urlguard import (
     Allowlist,
     CheckedURL,
+    IPAddress,
     Resolver,
     UnsafeURLError,
     URLResolutionError,
@@ -42,6 +44,14 @@ from opscopilot.notify.urlguard import (
 )
 
 _ERROR_BODY_MAX = 512
+_LITERAL_CACHE = 10_000
+
+
+def _literal_address(host: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def generate_secret() -> str:
@@ -92,6 +102,7 @@ class WebhookChannel:
         self._secret = secret
         self._allowlist = Allowlist.parse(allowlist)
         self._resolver = resolver
+        self._literal: dict[str, CheckedURL] = {}
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, trust_env=False
@@ -101,11 +112,23 @@ class WebhookChannel:
         if self._owns_client:
             await self._client.aclose()
 
+    async def _checked(self, url: str) -> CheckedURL:
+        """The URL checked now; a URL whose host is an IP address resolves to nothing else,
+        ever, so its verdict under this channel's allowlist is kept (a host name is
+        resolved and checked at every send: its addresses may change)."""
+        hit = self._literal.get(url)
+        if hit is not None:
+            return hit
+        target = await check_url(url, allowlist=self._allowlist, resolver=self._resolver)
+        if target.addresses == (_literal_address(target.host),):
+            if len(self._literal) >= _LITERAL_CACHE:
+                self._literal.clear()
+            self._literal[url] = target
+        return target
+
     async def deliver(self, message: OutgoingMessage) -> DeliveryResult:
         try:
-            target = await check_url(
-                message.recipient, allowlist=self._allowlist, resolver=self._resolver
-            )
+            target = await self._checked(message.recipient)
         except URLResolutionError as exc:
             raise TransientDeliveryError(exc.message) from exc
         except UnsafeURLError as exc:

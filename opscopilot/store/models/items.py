@@ -139,8 +139,11 @@ class Observation(Base):
     kind: Mapped[str] = mapped_column(String(16))
     obs_date: Mapped[date] = mapped_column(Date)
     value: Mapped[float] = mapped_column(Float)
-    # e.g. the inspected count of a quality observation, so rates aggregate correctly
+    # the inspected count of a quality observation, so rates aggregate correctly; the days
+    # late of a receipt that came with its promised date (negative: early)
     weight: Mapped[float | None] = mapped_column(Float)
     natural_key: Mapped[str] = mapped_column(Text)
     counterparty: Mapped[str | None] = mapped_column(String(300))
+    # a receipt's promised (confirmed) delivery date, for supplier on-time rates
+    promised_date: Mapped[date | None] = mapped_column(Date)
     batch_id: Mapped[uuid.UUID | None] = mapped_column()

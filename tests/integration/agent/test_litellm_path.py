@@ -14,9 +14,6 @@ from tests.agent_support.harness import answer, new_thread, of, runner_for, tool
 from tests.conftest import make_settings
 from tests.peers.openai_standin import OpenAIStandIn, Reply
 
-# litellm's response types trip a pydantic warning on first use (a library matter).
-pytestmark = pytest.mark.filterwarnings("ignore:.*is using the `ReadOnly` qualifier")
-
 
 @pytest.fixture(scope="module")
 async def standin() -> AsyncIterator[OpenAIStandIn]:

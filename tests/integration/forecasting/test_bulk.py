@@ -19,15 +19,23 @@ import procrastinate
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 import opscopilot
 from opscopilot.access.roles import SYSTEM
 from opscopilot.core.settings import Settings
-from opscopilot.forecasting import runs
-from opscopilot.forecasting.schemas import BulkCreate
+from opscopilot.forecasting import ENGINE_VERSION, runs
+from opscopilot.forecasting.schemas import BulkCreate, RunRead
+from opscopilot.jobs import schedules
 from opscopilot.store.engine import Database
-from opscopilot.store.models import AuditEvent, Forecast, ForecastAlert, ForecastRunPartition
+from opscopilot.store.models import (
+    AuditEvent,
+    Forecast,
+    ForecastAlert,
+    ForecastRun,
+    ForecastRunPartition,
+    ManufacturingItem,
+)
 from tests.conftest import make_settings
 from tests.integration.forecasting.conftest import count, events, ingest, item, recent_weeks, sales
 
@@ -51,12 +59,14 @@ asyncio.run(main())
 
 @pytest.fixture
 def bulk_settings(migrated: str) -> Settings:
-    # The tests' queue settings, with the nightly schedule moved out of the tests' way.
+    # The tests' queue settings, with the scheduled run moved out of the tests' way; a
+    # partition that raises gets two attempts, the second one at once.
     return make_settings(
         migrated,
         jobs={"in_process_worker": False, "stalled_after_s": 2, "heartbeat_s": 0.5,
-              "retry_stalled_cron": "* * * * * */2", "shutdown_timeout_s": 2,
-              "forecast_cron": "0 0 1 1 *"},
+              "retry_stalled_cron": "* * * * * */2", "shutdown_timeout_s": 2},
+        schedule={"summary_cron": "0 0 1 1 *"},
+        forecast={"partition_attempts": 2, "partition_retry_wait_s": 0},
     )  # fmt: skip
 
 
@@ -76,12 +86,12 @@ async def bulk_client(bulk_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def drain(app: FastAPI, settings: Settings) -> None:
-    """A real procrastinate worker on the forecast queue, in-process, until it is empty."""
+async def drain(app: FastAPI, settings: Settings, queues: tuple[str, ...] = ("forecast",)) -> None:
+    """A real procrastinate worker on `queues`, in-process, until they are empty."""
     from opscopilot.jobs.app import worker_options
 
     options = worker_options(settings, in_process=True)
-    options.update(queues=[runs.FORECAST_QUEUE], wait=False, fetch_job_polling_interval=0.1)
+    options.update(queues=list(queues), wait=False, fetch_job_polling_interval=0.1)
     await asyncio.wait_for(app.state.oc.jobs.run_worker_async(**options), 120)
 
 
@@ -195,7 +205,7 @@ async def test_a_partition_whose_worker_died_is_retried_and_nothing_is_doubled(
         "OPSCOPILOT_ENVIRONMENT": "test",
         "OPSCOPILOT_LOG_JSON": "false",
         "OPSCOPILOT_JOBS__HEARTBEAT_S": "0.5",
-        "OPSCOPILOT_JOBS__FORECAST_CRON": "0 0 1 1 *",
+        "OPSCOPILOT_SCHEDULE__SUMMARY_CRON": "0 0 1 1 *",
         "WORKER_DSN": clean_db.libpq_url,
         "PYTHONPATH": str(Path(opscopilot.__file__).parents[1]),  # this tree, not an install
     }
@@ -259,25 +269,153 @@ async def test_a_partition_whose_worker_died_is_retried_and_nothing_is_doubled(
     assert len(await events(clean_db)) == len(alerts)
 
 
-async def test_the_nightly_task_forecasts_every_site_on_its_schedule(
+async def test_the_scheduled_run_is_the_one_path_forecasting_every_item_once(
     bulk_app: FastAPI, clean_db: Database, bulk_settings: Settings
 ) -> None:
     jobs: procrastinate.App = bulk_app.state.oc.jobs
-    [nightly] = [p for p in jobs.periodic_registry.periodic_tasks.values()
-                 if p.task.name == runs.NIGHTLY_TASK]  # fmt: skip
-    assert nightly.cron == bulk_settings.jobs.forecast_cron
+    periodic = {p.task.name: p for p in jobs.periodic_registry.periodic_tasks.values()}
+    assert not [name for name in periodic if name.startswith("forecast.")]  # no second schedule
+    assert periodic[schedules.RUN_TASK].cron == bulk_settings.schedule.summary_cron
     await seed(clean_db, bulk_settings, ["NGT-1"], stock=True)
     await item(clean_db, bulk_settings, "NGT-2", site="north")
     north = sales("NGT-2", recent_weeks(30), [20.0] * 30, prefix="N")
     await ingest(clean_db, bulk_settings, site="north", sales=north)
 
-    await jobs.configure_task(runs.NIGHTLY_TASK).defer_async(timestamp=int(time.time()))
-    await drain(bulk_app, bulk_settings)  # the nightly job: it defers the runs' partitions
+    await jobs.configure_task(schedules.RUN_TASK).defer_async(timestamp=int(time.time()))
+    await drain(bulk_app, bulk_settings, queues=("default",))  # the run defers the partitions
     await drain(bulk_app, bulk_settings)  # the partitions
 
     async with clean_db.sessions() as session:
         forecasts = (await session.scalars(select(Forecast).order_by(Forecast.sku))).all()
+        triggers = (await session.scalars(select(ForecastRun.trigger))).all()
     assert sorted((f.site, f.sku, f.forecast_type) for f in forecasts) == [
         ("main", "NGT-1", "demand"), ("main", "NGT-1", "inventory"), ("north", "NGT-2", "demand"),
     ]  # fmt: skip
     assert {f.period for f in forecasts} == {"weekly"} and all(f.run_id for f in forecasts)
+    assert set(triggers) == {"schedule"} and len(triggers) == 3
+    assert {f.components["engine_version"] for f in forecasts} == {ENGINE_VERSION}
+
+
+POISON = (
+    """CREATE FUNCTION test_poison_forecast() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.sku LIKE 'PSN-%' THEN RAISE EXCEPTION 'poisoned row for %', NEW.sku; END IF;
+      RETURN NEW;
+    END $$""",
+    """CREATE TRIGGER test_poison BEFORE INSERT ON forecasts
+    FOR EACH ROW EXECUTE FUNCTION test_poison_forecast()""",
+)
+
+
+@pytest.fixture
+async def poison(clean_db: Database) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """A real database failure: storing a forecast of a PSN-* item raises, every attempt."""
+
+    async def cure() -> None:
+        async with clean_db.engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER IF EXISTS test_poison ON forecasts"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS test_poison_forecast()"))
+
+    await cure()
+    async with clean_db.engine.begin() as conn:
+        for statement in POISON:
+            await conn.execute(text(statement))
+    yield cure
+    await cure()
+
+
+async def test_a_partition_out_of_attempts_fails_and_the_run_says_which(
+    bulk_app: FastAPI, clean_db: Database, bulk_settings: Settings,
+    poison: Callable[[], Awaitable[None]],
+) -> None:  # fmt: skip
+    app, settings = bulk_app, bulk_settings
+    await seed(clean_db, settings, ["OK-1", "PSN-1", "OK-2"])
+    await ingest(clean_db, settings, inventory=[{"sku": "PSN-1", "on_hand": 500}])
+    jobs: procrastinate.App = app.state.oc.jobs
+
+    async def bulk(forecast_type: str) -> uuid.UUID:
+        request = BulkCreate(forecast_type=forecast_type, period="weekly", horizon=4,
+                             partition_size=1)  # fmt: skip
+        run = await runs.start_bulk_run(
+            clean_db.sessions, queue=jobs, request=request, principal=SYSTEM, settings=settings,
+            trigger="test",
+        )  # fmt: skip
+        return run.id
+
+    async def read(run_id: uuid.UUID) -> RunRead:
+        async with clean_db.sessions() as session:
+            return await runs.get_run(session, run_id=run_id, principal=SYSTEM)
+
+    async def finish(run_id: uuid.UUID) -> RunRead:
+        # A retry is deferred as its attempt fails: a worker told not to wait may stop first.
+        for _ in range(5):
+            await drain(app, settings)
+            if (run := await read(run_id)).status != "running":
+                return run
+        raise AssertionError(f"run {run_id} still running")
+
+    demand = await bulk("demand")
+    run = await finish(demand)
+    async with clean_db.sessions() as session:
+        part = await session.scalar(
+            select(ForecastRunPartition).where(
+                ForecastRunPartition.run_id == demand,
+                ForecastRunPartition.item_ids.contains([await _item_id(session, "PSN-1")]),
+            )
+        )
+    assert part is not None
+    assert (run.status, run.progress, run.failed_partitions) == (
+        "partial",
+        1.0,
+        [part.partition_no],
+    )
+    assert run.finished_at is not None and run.partitions_done == 2 and run.forecasts == 2
+    assert run.error is not None and f"partition {part.partition_no} " in run.error
+    assert "2 attempts" in run.error and "poisoned row for PSN-1" in run.error
+    by_no = {p.partition_no: p for p in run.partitions}
+    assert (by_no[part.partition_no].status, by_no[part.partition_no].attempts) == ("failed", 2)
+    assert [p.status for n, p in sorted(by_no.items()) if n != part.partition_no] == ["done"] * 2
+    async with clean_db.sessions() as session:
+        kept = (await session.scalars(select(Forecast.sku).where(Forecast.run_id == demand))).all()
+    assert sorted(kept) == ["OK-1", "OK-2"]
+
+    # A run whose only partition fails is failed, not running forever.
+    only = await finish(await bulk("inventory"))
+    assert (only.status, only.failed_partitions, only.forecasts) == ("failed", [0], 0)
+
+    # Cured, a resumed run gives the failed partition fresh attempts and succeeds.
+    await poison()
+    resumed = await runs.resume_run(clean_db.sessions, queue=jobs, run_id=demand,
+                                    principal=SYSTEM)  # fmt: skip
+    assert (resumed.status, resumed.failed_partitions, resumed.error) == ("running", [], None)
+    healed = await finish(demand)
+    assert (healed.status, healed.forecasts, healed.partitions_done) == ("succeeded", 3, 3)
+    assert healed.engine_version == ENGINE_VERSION
+
+
+async def _item_id(session: AsyncSession, sku: str) -> str:
+    found = await session.scalar(select(ManufacturingItem.id).where(ManufacturingItem.sku == sku))
+    return str(found)
+
+
+async def test_a_partition_run_in_process_gets_the_same_attempts(
+    clean_db: Database, bulk_settings: Settings, poison: Callable[[], Awaitable[None]]
+) -> None:
+    # The CLI's path without a queue: no worker retries, yet the run still finishes.
+    await seed(clean_db, bulk_settings, ["OK-9", "PSN-9"])
+    request = BulkCreate(forecast_type="demand", period="weekly", horizon=4, partition_size=1)
+    run = await runs.start_bulk_run(
+        clean_db.sessions, queue=None, request=request, principal=SYSTEM,
+        settings=bulk_settings, trigger="cli",
+    )  # fmt: skip
+    said = [
+        await runs.run_partition_here(
+            clean_db.sessions, run_id=run.id, partition_no=p.partition_no, settings=bulk_settings
+        )
+        for p in run.partitions
+    ]
+    assert sorted(s.split(":")[0] for s in said) == ["1 of 1 items forecast", "failed"]
+    async with clean_db.sessions() as session:
+        done = await runs.get_run(session, run_id=run.id, principal=SYSTEM)
+    assert (done.status, done.forecasts, len(done.failed_partitions)) == ("partial", 1, 1)
+    assert [p.attempts for p in done.partitions if p.status == "failed"] == [2]

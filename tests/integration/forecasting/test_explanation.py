@@ -3,11 +3,15 @@ trend, peaks, zero share, change since the previous forecast) or its backtest sc
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
 from opscopilot.core.settings import Settings
+from opscopilot.forecasting import ENGINE_VERSION
 from opscopilot.store.engine import Database
+from opscopilot.store.models import Forecast
 from tests.integration.forecasting.conftest import (
     AS_OF,
     Seeded,
@@ -58,6 +62,13 @@ async def test_a_second_forecast_says_what_changed_and_by_how_much(
         "/api/v1/forecasts", json={**ask, "as_of": "2025-05-15"}, headers=viewer_headers
     )
     assert first.status_code == 201, first.text
+    assert first.json()["components"]["engine_version"] == ENGINE_VERSION
+    # As if an older engine had made the first forecast.
+    async with clean_db.sessions() as session:
+        row = await session.get(Forecast, uuid.UUID(first.json()["id"]))
+        assert row is not None
+        row.components = {**row.components, "engine_version": "1.0.0"}
+        await session.commit()
     # A month later, after a big May: the new forecast shares two months with the old one.
     await ingest(clean_db, settings, sales=[
         {"sku": "CHG-1", "date": "2025-05-20", "qty": 400, "order_id": "BIG-MAY"}
@@ -80,6 +91,8 @@ async def test_a_second_forecast_says_what_changed_and_by_how_much(
     assert c["previous_model"] == before["model"]
     assert body["explanation_facts"]["change_share"] in body["explanation"]
     assert "against the previous forecast" in body["explanation"]
+    assert (c["previous_engine_version"], c["engine_version"]) == ("1.0.0", ENGINE_VERSION)
+    assert f"engine changed from version 1.0.0 to {ENGINE_VERSION}" in body["explanation"]
 
 
 async def test_an_intermittent_item_is_explained_as_such(

@@ -9,10 +9,14 @@ import httpx
 from sqlalchemy import select
 
 from opscopilot.inference import service
+from opscopilot.inference.forecasters import engine_version
 from opscopilot.inference.startup import sync_registry
 from opscopilot.store.engine import Database
 from opscopilot.store.models.inference import AIModel, InferenceJob
 from opscopilot.store.models.items import ManufacturingItem, Observation
+
+# A forecaster version other than the running engine's (registered on the fly).
+OTHER = "0.0.9"
 
 
 def month(i: int) -> date:
@@ -95,12 +99,14 @@ async def test_item_endpoint_and_unknown_sku(
 async def test_forecaster_metrics_are_folded_into_the_registry(
     client: httpx.AsyncClient, viewer_headers: dict[str, str], clean_db: Database
 ) -> None:
+    started = engine_version()  # the version registered and activated at start
+    assert started is not None and started != OTHER
     async with clean_db.sessions() as session:
         for rmsse, mase in ((0.8, 0.9), (1.0, 1.1)):
             await service.record_forecaster_metrics(
                 session,
                 model="AutoETS",
-                version="0.1.0",
+                version=started,
                 metrics={
                     "rmsse": rmsse,
                     "mase": mase,
@@ -112,7 +118,7 @@ async def test_forecaster_metrics_are_folded_into_the_registry(
         await service.record_forecaster_metrics(
             session,
             model="forecast.autoets",
-            version="0.2.0",
+            version=OTHER,
             metrics={"rmsse": 0.7},
             chosen_by_backtest=False,
         )
@@ -122,16 +128,16 @@ async def test_forecaster_metrics_are_folded_into_the_registry(
 
     detail = (await client.get("/api/v1/models/forecast.autoets", headers=viewer_headers)).json()
     versions = {v["version"]: v for v in detail["versions"]}
-    assert detail["active_version"] == "0.1.0" and versions["0.2.0"]["status"] == "registered"
-    backtest = versions["0.1.0"]["metrics"]["backtest"]
+    assert detail["active_version"] == started and versions[OTHER]["status"] == "registered"
+    backtest = versions[started]["metrics"]["backtest"]
     assert backtest["forecasts"] == 2 and abs(backtest["rmsse"] - 0.9) < 1e-12
     assert abs(backtest["mase"] - 1.0) < 1e-12 and "mae" not in backtest and "note" not in backtest
-    assert versions["0.1.0"]["runnable"] is False
+    assert versions[started]["runnable"] is False
 
     cmp = (
         await client.get(
             "/api/v1/models/forecast.autoets/compare",
-            params={"versions": "0.1.0,0.2.0"},
+            params={"versions": f"{started},{OTHER}"},
             headers=viewer_headers,
         )
     ).json()

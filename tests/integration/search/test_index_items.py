@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.store import vectors
 from opscopilot.store.engine import Database
 from opscopilot.store.models import Embedding, ManufacturingItem
-from opscopilot.store.search import index_items, search_items
+from opscopilot.store.search import ItemIndexBatch, index_items, search_items
 from tests.integration.search.conftest import AddItems
 
 GASKET = {"sku": "GSK-1", "name": "Flat gasket NBR 50 x 3 mm", "supplier_name": "ACME Seals",
@@ -92,6 +93,52 @@ async def test_a_bulk_load_rebuilds_the_index_after_writing(
     assert hits[0].item.sku == "ORG-17"
 
 
+async def _index_oid(s: AsyncSession) -> int | None:
+    oid = await s.scalar(
+        text("SELECT oid FROM pg_class WHERE relname = 'ix_embeddings_hnsw_hash_ngram_256'")
+    )
+    return None if oid is None else int(oid)
+
+
+async def test_a_batch_indexes_its_chunks_at_once_and_only_what_changed(
+    clean_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # chunks of 4 items each stay under the bulk size; the batch of 8 does not
+    monkeypatch.setattr(vectors, "BULK_REBUILD_MIN", 6)
+    monkeypatch.setattr(vectors, "UPSERT_CHUNK", 3)  # several embed + write rounds
+    records = [
+        {"sku": f"VLV-{n}", "name": f"Ball valve DN{n} brass", "supplier_name": "Festo"}
+        for n in (10, 15, 20, 25, 32, 40, 50, 65)
+    ]  # fmt: skip
+    async with clean_db.transaction() as s:
+        before = await _index_oid(s)
+        batch = ItemIndexBatch()
+        for start in (0, 4):
+            chunk = [ManufacturingItem(**r) for r in records[start : start + 4]]
+            s.add_all(chunk)
+            await s.flush()
+            batch.add(chunk)
+        assert len(batch) == 8
+        assert await batch.flush(s) == 8
+        assert len(batch) == 0
+        rebuilt = await _index_oid(s)
+    assert rebuilt is not None and rebuilt != before  # built once, for the whole batch
+    async with clean_db.transaction() as s:
+        items = list(await s.scalars(select(ManufacturingItem)))
+        again = ItemIndexBatch()
+        again.add(items)
+        assert await again.flush(s) == 0  # nothing changed: nothing embedded or written
+        valve = next(i for i in items if i.sku == "VLV-25")
+        valve.name = "Ball valve DN25 stainless"
+        again.add(items)
+        assert await again.flush(s) == 1
+        assert await _index_oid(s) == rebuilt  # one changed item goes into the graph
+    assert len(await vectors_of(clean_db)) == 8
+    async with clean_db.session() as s:
+        hits = await search_items(s, query="ball valve dn25 stainles", limit=1)
+    assert hits[0].item.sku == "VLV-25"
+
+
 async def test_vectors_must_have_the_model_size(clean_db: Database) -> None:
     async with clean_db.transaction() as s:
         item = ManufacturingItem(sku="X-1", name="x")
@@ -107,3 +154,16 @@ async def test_vectors_must_have_the_model_size(clean_db: Database) -> None:
                 {"id": item.id},
             )
         await s.rollback()
+
+
+async def test_index_builds_are_not_cut_short_by_the_request_statement_timeout(
+    clean_db: Database,
+) -> None:
+    async with clean_db.transaction() as s:
+        await s.execute(text("SET LOCAL statement_timeout = '50ms'"))
+        with pytest.raises(DBAPIError, match="statement timeout"):
+            async with s.begin_nested():
+                await s.execute(text("SELECT pg_sleep(0.3)"))
+        # what an index build goes through: the same 0.3 s passes, and the timeout is back
+        await vectors._execute_unbounded(s, "SELECT pg_sleep(0.3)")
+        assert await s.scalar(text("SELECT current_setting('statement_timeout')")) == "50ms"

@@ -71,11 +71,6 @@ async def test_a_thread_about_another_site_is_refused(
     assert await runs_of(clean_db, thread_id_for(channel, parent)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the agent runner refuses a thread opened by another user (records.open_turn "
-    "check_owner=True); a Slack channel thread is shared by everyone in it",
-)
 async def test_two_people_talk_to_the_bot_in_one_thread(
     make_bot: Callable[..., SlackBot], slack: SlackStandIn, clean_db: Database
 ) -> None:

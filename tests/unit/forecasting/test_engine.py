@@ -49,6 +49,15 @@ def test_intermittent_series_get_the_croston_family() -> None:
     assert np.all(result.lower[80] == 0)  # zero stays the likeliest outcome
 
 
+def test_the_automatic_searches_compete_only_with_three_seasons_to_fit_on() -> None:
+    # 40 months, two 6-month windows: the first fit sees 28 months (under three seasons).
+    short = forecast_series(seasonal(40), config=MONTHLY)
+    assert short.series_class == "smooth" and "Theta" in short.scores
+    assert not {"AutoETS", "AutoTheta", "AutoETS+SeasonalES"} & set(short.scores)
+    long = forecast_series(seasonal(60), config=MONTHLY)  # first fit on 42 months
+    assert {"AutoETS", "AutoTheta", "AutoETS+SeasonalES"} <= set(long.scores)
+
+
 def test_the_default_is_kept_unless_a_challenger_wins_clearly() -> None:
     y = spare_part(seed=3)
     strict = forecast_series(

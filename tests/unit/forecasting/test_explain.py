@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from opscopilot.forecasting import ENGINE_VERSION
 from opscopilot.forecasting.backtest import EngineConfig, SeriesForecast, forecast_series
 from opscopilot.forecasting.explain import Explanation, PreviousForecast, explain
 from opscopilot.forecasting.frames import period_starts_after
@@ -58,6 +59,24 @@ def test_every_number_is_a_stored_component_or_score() -> None:
     assert numbers["change_share"] == pytest.approx(overlap.mean() / 40.0 - 1)
     assert f"the model changed from ADIDA to {result.model}" in explanation.text
     assert result.model in explanation.text and "peaks in" in explanation.text
+
+
+def test_an_engine_change_since_the_previous_forecast_is_said_with_both_versions() -> None:
+    y = seasonal(1)
+    result, starts = _forecast(y)
+    before = starts - pd.DateOffset(months=1)
+
+    def explained(engine_version: str | None) -> Explanation:
+        previous = PreviousForecast(result.model, before, np.full(12, 50.0), engine_version)
+        return explain(result, history=y, starts=starts, period="monthly", previous=previous)
+
+    changed = explained("1.9.3")
+    _assert_only_stored_numbers(changed)
+    assert changed.numbers["previous_engine_version"] == "1.9.3"
+    assert changed.numbers["engine_version"] == ENGINE_VERSION
+    assert f"engine changed from version 1.9.3 to {ENGINE_VERSION}" in changed.text
+    for same in (explained(ENGINE_VERSION), explained(None)):  # None: stored before versions
+        assert "engine" not in same.text and "previous_engine_version" not in same.numbers
 
 
 def test_intermittent_and_trend_are_described_from_the_model() -> None:

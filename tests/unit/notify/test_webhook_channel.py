@@ -212,3 +212,27 @@ async def test_unresolvable_host_is_transient(make_message: MakeMessage, channel
 
     with pytest.raises(TransientDeliveryError, match="cannot resolve"):
         await channel(resolver=resolver).deliver(make_message(recipient="https://hooks.example/x"))
+
+
+async def test_a_host_name_is_checked_again_at_every_send(
+    webhook_receiver: WebhookReceiver, make_message: MakeMessage, channel: Channel
+) -> None:
+    """Only an IP-address URL's verdict is kept: a name that rebinds to a blocked
+    address after a good send is refused at the next one."""
+    answers = iter([["127.0.0.1"], ["169.254.169.254"]])
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    sender = channel(allowlist=["127.0.0.1"], resolver=resolver)
+    url = f"http://hooks.plant.example:{webhook_receiver.port}/in"
+    await sender.deliver(make_message(recipient=url))
+    with pytest.raises(PermanentDeliveryError, match="169.254.169.254"):
+        await sender.deliver(make_message(recipient=url))
+    refusing = channel(allowlist=[])
+    for _ in range(2):  # a refused address is refused every time, never remembered as good
+        with pytest.raises(PermanentDeliveryError, match="loopback"):
+            await refusing.deliver(make_message(recipient=webhook_receiver.url))
+    await sender.deliver(make_message(recipient=webhook_receiver.url))
+    await sender.deliver(make_message(recipient=webhook_receiver.url))
+    assert [r.verdict for r in webhook_receiver.requests] == ["ok", "ok", "ok"]

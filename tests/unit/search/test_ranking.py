@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from opscopilot.store.ranking import (
+    UNIT_WEIGHT,
+    Coverage,
     channel_ranks,
     coverage,
     dense_ranks,
@@ -56,3 +58,22 @@ def test_rrf_and_ranks() -> None:
     assert dense_ranks({"a": 0.9, "b": 0.9, "c": 0.1}) == {"a": 1, "b": 1, "c": 2}
     ranks = channel_ranks([("fuzzy", "x", 0.3), ("fuzzy", "y", 0.1), ("sku", "x", 0.0)])
     assert ranks == {"y": {"fuzzy": 1}, "x": {"fuzzy": 2, "sku": 1}}
+
+
+def test_coverage_over_many_candidates_equals_judging_each_token_on_its_own() -> None:
+    """Coverage judges each distinct item token once per query and keeps the partial
+    matches; the scores must be those of token_match, candidate by candidate."""
+    from opscopilot.store.vocabulary import UNITS
+
+    items = [toks(t) for t in (
+        "Flat gasket NBR 50 x 3 mm ACME Seals", "Flat gasket EPDM 50 x 3 mm Parker",
+        "Gaskets kit 500 mm", "Deep groove ball bearing 6204-2RS SKF", "Bearing housing",
+        "Hex bolt M8 x 40 8.8 zinc", "Ball valve DN25 brass", "O-ring 32 x 2.5 FKM viton",
+    )]  # fmt: skip
+    for query in ("gaskit 50mm acme", "bearnig 6204", "bal valv dn25", "hex m8 zink", "o rin"):
+        q = list(dict.fromkeys(canonical_tokens(query)))
+        weights = [UNIT_WEIGHT if t in UNITS else 1.0 for t in q]
+        covers = Coverage(q)
+        for item in items:
+            alone = sum(w * token_match(t, item) for t, w in zip(q, weights, strict=True))
+            assert abs(covers(item) - alone / sum(weights)) < 1e-12, (query, item)

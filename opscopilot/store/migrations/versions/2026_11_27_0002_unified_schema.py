@@ -2,7 +2,7 @@
 
 Revision ID: 2026_11_27_0002
 Revises: 2026_11_27_0001
-Create Date: 2026-11-28 02:51:25.142983
+Create Date: 2026-11-28 03:28:48.939140
 """
 
 from collections.abc import Sequence
@@ -886,6 +886,7 @@ def upgrade() -> None:
         sa.Column("weight", sa.Float(), nullable=True),
         sa.Column("natural_key", sa.Text(), nullable=False),
         sa.Column("counterparty", sa.String(length=300), nullable=True),
+        sa.Column("promised_date", sa.Date(), nullable=True),
         sa.Column("batch_id", sa.UUID(), nullable=True),
         sa.CheckConstraint(
             "kind IN ('demand', 'supply', 'quality', 'inventory')",
