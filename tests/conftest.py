@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,11 @@ def pg_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Real workers in tests defer the periodic tasks due now: keep the scheduled run and the
+# briefing tick twelve hours away, so a test never meets a real tick (tests defer their own).
+QUIET_CRON = f"0 {(datetime.now(UTC).hour + 12) % 24} * * *"
+
+
 def make_settings(url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "environment": "test",
@@ -52,6 +58,9 @@ def make_settings(url: str, **overrides: object) -> Settings:
         },
         "notify": {"backoff_base_s": 0.05, "backoff_max_s": 0.5, "relay_poll_s": 0.05},
     }
+    schedule = overrides.pop("schedule", {})
+    assert isinstance(schedule, dict)
+    values["schedule"] = {"summary_cron": QUIET_CRON, "briefing_cron": QUIET_CRON, **schedule}
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
 

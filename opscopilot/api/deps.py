@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.roles import Principal, Role
@@ -14,6 +17,8 @@ from opscopilot.access.service import authenticate
 from opscopilot.api.state import AppState
 from opscopilot.core.errors import PermissionDenied, Unauthorized
 from opscopilot.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def get_state(request: Request) -> AppState:
@@ -33,8 +38,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 async def get_session(state: State) -> AsyncIterator[AsyncSession]:
     # Services commit explicitly: the response never goes out before its data is durable.
-    async with state.db.sessions() as session:
+    session = state.db.sessions()
+    try:
         yield session
+    finally:
+        try:
+            await session.close()
+        except SQLAlchemyError as exc:
+            # The connection broke under the request (the server restarted): whatever the
+            # request did is already answered, so drop the connection instead of failing
+            # after the fact (which would cut the client off without a response).
+            log.warning("closing a broken database session", extra={"error": repr(exc)})
+            with contextlib.suppress(SQLAlchemyError):
+                await session.invalidate()
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]

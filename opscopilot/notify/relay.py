@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -43,7 +42,7 @@ from opscopilot.notify.channels.base import (
     TransientDeliveryError,
 )
 from opscopilot.notify.channelset import ChannelSet
-from opscopilot.notify.charts import fetch_chart
+from opscopilot.notify.charts import draw_chart
 from opscopilot.notify.outbox import WAKE_CHANNEL
 from opscopilot.notify.relay_sql import CLAIM, RECORD, RECORD_DIGESTED, RECORD_MANY
 from opscopilot.notify.render import ClaimedRow, TemplateCache, build_message
@@ -129,14 +128,10 @@ class Relay:
         self.templates = TemplateCache()
         self.wake = asyncio.Event()
         self._rng = random.Random(seed)
-        self._http: httpx.AsyncClient | None = None
 
     async def aclose(self) -> None:
         if self._owns_channels:
             await self.channels.aclose()
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
 
     async def deliver_due(self, *, now: datetime | None = None) -> int:
         """Deliver what is due at `now` (default: the clock) until nothing is; returns the
@@ -292,9 +287,7 @@ class Relay:
         chart_url = row.payload.get("chart_url")
         if row.channel not in ("slack", "email") or not isinstance(chart_url, str):
             return None
-        if self._http is None:
-            self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
-        return await fetch_chart(self._http, chart_url, public_url=self.settings.api.public_url)
+        return await draw_chart(self.db, self.settings, chart_url)
 
     async def _flush(self, outcomes: list[Outcome]) -> None:
         if not outcomes:

@@ -1,5 +1,5 @@
 """Notify against a real Postgres and real loopback peers: SMTP, webhook receiver, Slack and
-SMS stand-ins, and a tiny chart server playing our own API's chart route."""
+SMS stand-ins. Alert charts are drawn by the relay from a stored forecast."""
 
 from __future__ import annotations
 
@@ -8,42 +8,27 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from opscopilot.core.settings import Settings
 from opscopilot.notify.relay import Relay
 from opscopilot.store.engine import Database
-from opscopilot.store.models import ForecastAlert, ManufacturingItem, Notification
+from opscopilot.store.models import Forecast, ForecastAlert, ManufacturingItem, Notification
 from tests.conftest import make_settings
-from tests.peers._http import ThreadedHTTPPeer
 from tests.peers.slack import SlackStandIn
 from tests.peers.sms import SMSStandIn
 from tests.peers.smtp import SMTPPeer
 from tests.peers.webhook import EXAMPLE_SECRET, WebhookReceiver
 
-# A real (tiny) PNG: the chart the forecasting API would serve.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082"
-)
-
-
-class ChartServer(ThreadedHTTPPeer):
-    """Serves /api/v1/forecasts/<item>/<type>/chart.png like our API would."""
-
-    def build_app(self) -> web.Application:
-        async def chart(_: web.Request) -> web.Response:
-            return web.Response(body=PNG, content_type="image/png")
-
-        app = web.Application()
-        app.router.add_get("/api/v1/forecasts/{item}/{kind}/chart.png", chart)
-        return app
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Where the API says it lives: alert events link their chart under it.
+PUBLIC_URL = "http://opscopilot.test"
 
 
 @dataclass
@@ -52,7 +37,6 @@ class Peers:
     webhook: WebhookReceiver
     slack: SlackStandIn
     sms: SMSStandIn
-    charts: ChartServer
 
 
 @pytest.fixture
@@ -62,9 +46,8 @@ def peers() -> Iterator[Peers]:
         WebhookReceiver(secret=EXAMPLE_SECRET) as webhook,
         SlackStandIn() as slack,
         SMSStandIn() as sms,
-        ChartServer() as charts,
     ):
-        yield Peers(smtp=smtp, webhook=webhook, slack=slack, sms=sms, charts=charts)
+        yield Peers(smtp=smtp, webhook=webhook, slack=slack, sms=sms)
 
 
 def peer_settings(url: str, peers: Peers, **notify: Any) -> Settings:
@@ -83,7 +66,7 @@ def peer_settings(url: str, peers: Peers, **notify: Any) -> Settings:
             "auth_token": peers.sms.auth_token,
             "from_number": "+15550001111",
         },
-        api={"public_url": peers.charts.url, "rate_limit_write_per_min": 0},
+        api={"public_url": PUBLIC_URL, "rate_limit_write_per_min": 0},
         notify={
             "webhook_secret": EXAMPLE_SECRET,
             "webhook_allowlist": ["127.0.0.1"],
@@ -145,6 +128,7 @@ async def make_alert(
             item = ManufacturingItem(sku=sku, name="Component A", category=category)
             s.add(item)
             await s.flush()
+        s.add(_inventory_forecast(item, site=site))
         alert = ForecastAlert(
             id=uuid.uuid4(),
             site=site,
@@ -183,6 +167,21 @@ async def make_alert(
         else:
             await s.rollback()
         return alert.id
+
+
+def _inventory_forecast(item: ManufacturingItem, *, site: str) -> Forecast:
+    """The forecast the alert's chart shows: projected stock falling below zero."""
+    today = date.today()
+    days = [today + timedelta(days=d) for d in range(-14, 15)]
+    history = [{"ds": d.isoformat(), "y": 200.0 - 5 * i} for i, d in enumerate(days[:14])]
+    points = [
+        {"ds": d.isoformat(), "yhat": y, "lo80": y - 30, "hi80": y + 30}
+        for d, y in zip(days[14:], range(130, -400, -30), strict=False)
+    ]
+    return Forecast(
+        site=site, entity_id=item.id, sku=item.sku, forecast_type="inventory", period="daily",
+        horizon=len(points), model="projection", points=points, history=history,
+    )  # fmt: skip
 
 
 async def rows(db: Database, **where: Any) -> list[Notification]:
