@@ -106,17 +106,7 @@ async def get_forecast(
         forecast_type: demand, supply, inventory or quality.
         period: Only a forecast of this period; default the latest of any.
     """
-    ctx = runtime.context
-    async with ctx.db.session() as session:
-        found = await forecasting.get_latest_forecast(
-            session,
-            entity_id=sku.strip(),
-            forecast_type=forecast_type,
-            principal=ctx.principal,
-            settings=ctx.settings,
-            period=period,
-            site=ctx.site,
-        )
+    found = await _latest(runtime.context, sku, forecast_type, period)
     return respond("get_forecast", _compact(found))
 
 
@@ -135,17 +125,7 @@ async def explain_forecast(
         forecast_type: demand, supply, inventory or quality.
         period: Only a forecast of this period; default the latest of any.
     """
-    ctx = runtime.context
-    async with ctx.db.session() as session:
-        found = await forecasting.get_latest_forecast(
-            session,
-            entity_id=sku.strip(),
-            forecast_type=forecast_type,
-            principal=ctx.principal,
-            settings=ctx.settings,
-            period=period,
-            site=ctx.site,
-        )
+    found = await _latest(runtime.context, sku, forecast_type, period)
     facts = found.explanation_facts or {}
     data = {
         "sku": found.entity_id,
@@ -212,3 +192,19 @@ def specs() -> list[ToolSpec]:
         ToolSpec(tool=explain_forecast, tier="read", status="explaining the forecast"),
         ToolSpec(tool=what_if, tier="read", status="projecting the scenario"),
     ]
+
+
+async def _latest(
+    ctx: ToolContext, sku: str, forecast_type: str, period: str | None
+) -> ForecastRead:
+    """The latest official forecast, as get_forecast and explain_forecast both read it."""
+    async with ctx.db.session() as session:
+        return await forecasting.get_latest_forecast(
+            session,
+            entity_id=sku.strip(),
+            forecast_type=forecast_type,
+            principal=ctx.principal,
+            settings=ctx.settings,
+            period=period,
+            site=ctx.site,
+        )
