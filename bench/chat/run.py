@@ -1,12 +1,13 @@
 """Chat latency: the full stack against a bare SSE relay of the same stand-in LLM.
 
 `python -m bench.chat.run [--chats 50] [--tokens 30] [--delay-ms 30] [--rounds 3]
-[--db-url URL]`. Starts the stand-in LLM, the baseline relay and `opscopilot serve` (with
-`OPSCOPILOT_MODEL=openai/stand-in`, on an embedded Postgres in a temporary directory unless
-`--db-url` is given), warms both up, then runs rounds of `--chats` concurrent chats whose
-arrivals are spread over one second, alternating baseline and full stack. Prints p50/p95 of
-time to first token and total time for each and the added latency, the serve process's RSS
-before and after the measured rounds, and as its last line one JSON object with the figures
+[--db-url URL] [--workers N]`. Starts the stand-in LLM, the baseline relay and
+`opscopilot serve` (with `OPSCOPILOT_MODEL=openai/stand-in`, on an embedded Postgres in a
+temporary directory unless `--db-url` is given; `--workers` uvicorn processes), warms both
+up, then runs rounds of `--chats` concurrent chats whose arrivals are spread over one
+second, alternating baseline and full stack. Prints p50/p95 of time to first token and total
+time for each and the added latency, the serve processes' RSS and CPU over the measured
+rounds, and as its last line one JSON object with the figures
 and `<target>_met` booleans (added p95 <= 50 ms for both, no errors, flat memory).
 """
 
@@ -218,13 +219,18 @@ def people_keys(env: dict[str, str], api: str, count: int) -> list[str]:
     return keys
 
 
+def _tree(pid: int) -> list[psutil.Process]:
+    """`serve` and, with --workers > 1, its worker processes."""
+    parent = psutil.Process(pid)
+    return [parent, *parent.children(recursive=True)]
+
+
 def cpu_s(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    return float(sum(t.user + t.system for t in (p.cpu_times() for p in _tree(pid))))
 
 
 def rss_mb(pid: int) -> float:
-    return float(psutil.Process(pid).memory_info().rss) / 2**20
+    return float(sum(p.memory_info().rss for p in _tree(pid))) / 2**20
 
 
 async def measure(
@@ -270,6 +276,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--spread-s", type=float, default=1.0)
     parser.add_argument("--db-url", default=None, help="A Postgres to use (default: embedded).")
+    parser.add_argument("--workers", type=int, default=1, help="`opscopilot serve --workers`.")
     parser.add_argument(
         "--async-commit",
         action="store_true",
@@ -327,7 +334,18 @@ def main() -> None:
                 log,
             ) as base,
             process(
-                [py, "-m", "opscopilot.cli.main", "serve", "--port", str(serve_port)], env, log
+                [
+                    py,
+                    "-m",
+                    "opscopilot.cli.main",
+                    "serve",
+                    "--port",
+                    str(serve_port),
+                    "--workers",
+                    str(args.workers),
+                ],
+                env,
+                log,
             ) as serve,
         ):
             _wait_http(f"http://127.0.0.1:{llm_port}/v1/models", llm)
@@ -349,9 +367,13 @@ def main() -> None:
     finally:
         if not args.db_url:
             stop_embedded(work / "pgdata")
-    shutil.rmtree(work, ignore_errors=True)
-
     base_s, full_s = summary(baseline.samples), summary(full.samples)
+    if base_s["errors"] or full_s["errors"]:
+        # Kept for the diagnosis (the serve log says what the error events only hint at).
+        shutil.rmtree(work / "pgdata", ignore_errors=True)
+        print(f"errors: process log kept at {log}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     added_ttft = round(full_s["ttft_p95_ms"] - base_s["ttft_p95_ms"], 1)
     added_total = round(full_s["total_p95_ms"] - base_s["total_p95_ms"], 1)
     growth = round(memory["rss_after_mb"] - memory["rss_before_mb"], 1)
@@ -369,11 +391,12 @@ def main() -> None:
         f"added at p95: first token {added_ttft} ms, total {added_total} ms "
         f"(target <= {ADDED_P95_TARGET_MS:.0f} ms)"
     )
-    print(f"serve CPU per chat: {memory['serve_cpu_ms_per_chat']} ms")
+    print(f"serve CPU per chat: {memory['serve_cpu_ms_per_chat']} ms ({args.workers} worker(s))")
     print(f"serve RSS {memory['rss_before_mb']} MB -> {memory['rss_after_mb']} MB ({growth:+} MB)")
     print(f"machine load (1 min) before and after: {memory['load_1m']} on {os.cpu_count()} CPUs")
     result = {
         "chats": args.chats,
+        "workers": args.workers,
         "async_commit": args.async_commit,
         "rounds": args.rounds,
         "tokens": args.tokens,

@@ -18,14 +18,14 @@ Prints throughput, p50/p95/p99 per route, 5xx, connection errors and 429s, the R
 serve process after the warm-up and at the end, the configured pool sizes of every process
 against Postgres' `max_connections` with the peak connections seen, the load average; and as
 its last line one JSON object with the figures and `no_5xx_met`, `no_connection_errors_met`,
-`pool_budget_met`, `flat_memory_met`.
+`pool_budget_met`, `flat_memory_met`. Serve's CPU seconds per ok request steer optimisation
+on a shared box, where wall times move with the neighbours' load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import os
 import random
@@ -43,7 +43,7 @@ import psutil
 
 from bench.chat.run import _env as bench_env
 from bench.chat.run import _wait_http as wait_http
-from bench.chat.run import free_port, pct, process, rss_mb
+from bench.chat.run import free_port, pct, process
 from opscopilot.store.embedded import start_embedded, stop_embedded
 
 # Flat memory: each serve process may grow this much over the measured run (allocator noise,
@@ -192,7 +192,19 @@ def serve_processes(pid: int) -> list[psutil.Process]:
 
 
 def rss_by_process(pid: int) -> dict[int, float]:
-    return {p.pid: rss_mb(p.pid) for p in serve_processes(pid)}
+    # Each process on its own (bench.chat's rss_mb sums a whole tree: the supervisor's
+    # figure would then include its workers).
+    return {p.pid: p.memory_info().rss / 2**20 for p in serve_processes(pid)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of serve and its workers: a cost per request that, unlike wall
+    time, other work on a shared box does not inflate much."""
+    total = 0.0
+    for p in serve_processes(pid):
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
 
 
 class ConnectionWatch:
@@ -237,15 +249,15 @@ class ConnectionWatch:
 
 
 def pool_budget(workers: int, pool_size: int, max_overflow: int) -> dict[str, Any]:
-    """The most connections each serve worker's pools may open, from the code's own sizes."""
-    from opscopilot.agent.memory import POOL_MAX
-    from opscopilot.jobs.app import build_app
+    """The most connections each serve worker's pools may open, from the settings serve
+    runs with (the bench sets only the SQLAlchemy pool's size)."""
+    from opscopilot.core.settings import Settings
 
-    jobs = int(inspect.signature(build_app).parameters["pool_max"].default)
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
     per_worker = {
         "sqlalchemy": pool_size + max_overflow,
-        "checkpointer": POOL_MAX,
-        "job_queue": jobs,
+        "checkpointer": defaults.db.checkpoint_pool_size,
+        "job_queue": defaults.jobs.pool_size,
     }
     return {
         "per_worker": per_worker,
@@ -288,11 +300,13 @@ async def measure(args: argparse.Namespace, plan: Plan, serve_pid: int, url: str
     warm_errors = await warm_up(plan, args.warmup)
     await asyncio.sleep(2)
     rss_start = rss_by_process(serve_pid)
+    cpu_start = cpu_seconds(serve_pid)
     watch = ConnectionWatch(url)
     watcher = asyncio.create_task(watch.run())
     started = time.monotonic()
     stats = await run_clients(plan, args.clients, args.duration, seed_no=2)
     elapsed = time.monotonic() - started
+    cpu = cpu_seconds(serve_pid) - cpu_start
     watch.stop()
     await watcher
     await asyncio.sleep(2)  # in-flight work settles before the last reading
@@ -301,6 +315,7 @@ async def measure(args: argparse.Namespace, plan: Plan, serve_pid: int, url: str
         "stats": stats,
         "warm_errors": warm_errors,
         "elapsed": elapsed,
+        "serve_cpu_s": cpu,
         "rss_start": rss_start,
         "rss_end": rss_end,
         "watch": watch,
@@ -403,8 +418,11 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_start: tuple[f
     conn_errors = sum(stats.connection_errors.values())
     timeouts = sum(stats.timeouts.values())
     stream_errors = sum(stats.stream_errors.values())
+    cpu_s: float = result["serve_cpu_s"]
+    cpu_ms_per_request = round(1000 * cpu_s / max(total_ok, 1), 2)
     print(f"throughput: {total_ok / elapsed:.1f} ok requests/s over {elapsed:.1f} s "
-          f"({args.clients} clients)")  # fmt: skip
+          f"({args.clients} clients); serve CPU {cpu_s:.1f} s, "
+          f"{cpu_ms_per_request} ms per ok request")  # fmt: skip
     print(f"5xx {five} | connection errors {conn_errors} | timeouts {timeouts} | "
           f"chat error events {stream_errors} | 429 {limited} | other 4xx {other_4xx}")  # fmt: skip
     for examples in stats.examples.values():
@@ -431,6 +449,8 @@ def report(args: argparse.Namespace, result: dict[str, Any], load_start: tuple[f
         "mix": args.mix,
         "think_ms": args.think_ms,
         "throughput_rps": round(total_ok / elapsed, 1),
+        "serve_cpu_s": round(cpu_s, 1),
+        "serve_cpu_ms_per_ok_request": cpu_ms_per_request,
         "routes": routes,
         "errors_5xx": five,
         "connection_errors": conn_errors,

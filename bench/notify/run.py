@@ -18,8 +18,10 @@ webhook receiver (signature check, one effect per webhook-id) in its own process
    delivery rate, without the producers.
 
 Prints each rate and its ratio to the direct loop, the latency percentiles, lost and doubled
-deliveries, and as its last line one JSON object with the figures and `<target>_met`
-booleans: live ratio >= 0.5, p95 <= 2 s, none lost or doubled.
+deliveries, the CPU per delivery of the relay (backlog phase) beside that of the bare httpx
+client and of the receiver (steadier than the rates on a shared machine), and as its last
+line one JSON object with the figures and `<target>_met` booleans: live ratio >= 0.5,
+p95 <= 2 s, none lost or doubled.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def pct(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cpu_s(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (default: this one). Wall rates swing with
+    whatever else runs on the machine; CPU per delivery much less."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -153,16 +164,21 @@ class RelayRunner:
         from opscopilot.notify.runner import NotifyLoop
 
         if self.args.relay == "process":
+            log = self.work / "relay.log"
+            seen = read_log(log).count("relay up")  # the log is kept across restarts
             self.proc = spawn(
-                ["-m", "bench.notify.relay_proc", str(self.args.concurrency)],
-                self.env,
-                self.work / "relay.log",
+                ["-m", "bench.notify.relay_proc", str(self.args.concurrency)], self.env, log
             )
+            await wait_for_line(log, "relay up", seen + 1, self.proc)
         else:
             self.stop_event = asyncio.Event()
             loop = NotifyLoop(db, settings, concurrency=self.args.concurrency)
             self.task = asyncio.create_task(loop.run(self.stop_event))
         await asyncio.sleep(2.0)  # up and idle, as in production
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the relay: its process, or this one when it runs inline."""
+        return cpu_s(self.proc.pid if self.proc is not None else None)
 
     async def stop(self) -> None:
         if self.proc is not None:
@@ -172,6 +188,23 @@ class RelayRunner:
             self.stop_event.set()
             await self.task
             self.task = None
+
+
+def read_log(log: Path) -> str:
+    return log.read_text(errors="replace") if log.exists() else ""
+
+
+async def wait_for_line(log: Path, line: str, times: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until `line` is in the log `times` times: a loaded machine takes seconds to start
+    Python and import the package, and the clock must not run against a relay still
+    starting."""
+    deadline = time.monotonic() + 120
+    while read_log(log).count(line) < times:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the relay exited; see {log}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {line!r} in {log}")
+        await asyncio.sleep(0.1)
 
 
 async def enqueue(db: Any, first: int, count: int, producers: int) -> dict[str, float]:
@@ -247,12 +280,14 @@ async def ours(
         # Backlog: the relay starts on a full outbox (after an outage, a burst of alerts).
         backlog = await enqueue(db, args.count, args.backlog, args.producers)
         await relay.start(db, settings)
+        relay_cpu = relay.cpu_s()
         await wait_effects(client, receiver, base + args.count + args.backlog, args.timeout)
+        relay_cpu = relay.cpu_s() - relay_cpu
         await relay.stop()
         await asyncio.sleep(1.0)  # anything doubled arrives now or not at all
         final = await stats(client, receiver, arrivals=True)
     async with db.sessions() as s:
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             (await s.execute(text("SELECT status, count(*) FROM notifications GROUP BY 1"))).all()
         )
         attempts = (await s.execute(text("SELECT sum(attempts) FROM notifications"))).scalar()
@@ -278,6 +313,8 @@ async def ours(
         "rejected": final["rejected"],
         "statuses": statuses,
         "attempts": int(attempts or 0),
+        # Inline, it also counts this process polling the receiver (a little).
+        "relay_cpu_ms": relay_cpu / max(len(drained), 1) * 1000,
     }
 
 
@@ -299,7 +336,9 @@ async def bench(args: argparse.Namespace, db_url: str, work: Path) -> dict[str, 
     try:
         await wait_for_receiver(receiver, proc)
         await direct_loop(receiver, min(500, args.count), args.concurrency, "warm-up")
+        client_cpu, receiver_cpu = cpu_s(), cpu_s(proc.pid)
         direct = await direct_loop(receiver, args.count, args.concurrency)
+        client_cpu, receiver_cpu = cpu_s() - client_cpu, cpu_s(proc.pid) - receiver_cpu
         print(
             f"direct httpx loop: {direct:8.1f} deliveries/s ({args.count} POSTs, "
             f"{args.concurrency} at a time)",
@@ -313,6 +352,8 @@ async def bench(args: argparse.Namespace, db_url: str, work: Path) -> dict[str, 
     finally:
         stop(proc)
     result["direct_per_s"] = direct
+    result["direct_cpu_ms"] = client_cpu / args.count * 1000
+    result["receiver_cpu_ms"] = receiver_cpu / args.count * 1000
     return result
 
 
@@ -367,6 +408,10 @@ def main() -> None:
         f"rows by status {r['statuses']}, attempts {r['attempts']}, "
         f"load average {os.getloadavg()[0]:.1f}"
     )
+    print(
+        f"CPU per delivery : relay {r['relay_cpu_ms']:.2f} ms (backlog), bare httpx client "
+        f"{r['direct_cpu_ms']:.2f} ms, receiver {r['receiver_cpu_ms']:.2f} ms (direct loop)"
+    )
     figures = {
         "count": args.count,
         "backlog": args.backlog,
@@ -382,6 +427,9 @@ def main() -> None:
         "p50_latency_s": round(r["p50_s"], 3),
         "p95_latency_s": round(r["p95_s"], 3),
         "max_latency_s": round(r["max_s"], 3),
+        "relay_cpu_ms_per_delivery": round(r["relay_cpu_ms"], 3),
+        "direct_client_cpu_ms_per_delivery": round(r["direct_cpu_ms"], 3),
+        "receiver_cpu_ms_per_request": round(r["receiver_cpu_ms"], 3),
         "lost": r["lost"],
         "doubled": r["doubled"],
         "load_average": round(os.getloadavg()[0], 2),

@@ -1,6 +1,7 @@
 """Item search benchmark: 100,000 items, indexed search against an exact scan, same run.
 
     python -m bench.search.run [--items 100000] [--queries 400] [--clients 4]
+        [--keep-db DIR] [--phases knn,direct,http] [--sweep 100,200,300,400]
 
 On one fresh embedded PostgreSQL (a temporary directory, shared_buffers raised to hold
 the index, migrations applied; or `--database-url`), loads the generated catalogue
@@ -21,6 +22,15 @@ random item's name, sometimes its supplier, sometimes a typo). The last line is 
 object with the figures and `recall_met` (>= 0.95) and `p95_met` (<= 15 ms, direct search,
 one client), plus `p95_clients_met` and `p95_http_met` for the other two set-ups.
 `run(url=..., folder=...)` runs the same on an existing, migrated database.
+
+Iterating: `--keep-db DIR` keeps the embedded server's data in DIR (not under a home or
+the repo) and reuses it on the next run: a database that already holds the catalogue
+skips the load (about 5 minutes of index build), so only the query phases run;
+`--rebuild-index` rebuilds the HNSW index there (after changing its build parameters);
+`--phases` picks the query phases. The queries are made from the stored items, so a kept
+database gives the same queries every run. Each phase also reports CPU per query: this
+process's, and the server's (backends of the embedded server), which steer better than
+wall time on a shared machine.
 """
 
 from __future__ import annotations
@@ -40,29 +50,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.search.support import CpuMeter, ensure_catalog, rebuild_index, set_shared_buffers
+
 RECALL_TARGET = 0.95
 P95_TARGET_MS = 15.0
 SWEEP = (100, 200, 300, 400)
+PHASES = ("knn", "direct", "http")
 # The 100,000-item embeddings table and its HNSW index are about 320 MB; the server's
 # default 128 MB of shared buffers makes every search page through the OS cache.
 SHARED_BUFFERS = "768MB"
-
-
-def set_shared_buffers(data_dir: Path, url: str, size: str) -> str:
-    """ALTER SYSTEM on the benchmark's own embedded server, then restart it."""
-    from sqlalchemy import create_engine, pool, text
-
-    from opscopilot.store.embedded import start_embedded, stop_embedded
-    from opscopilot.store.urls import psycopg_sqlalchemy_url
-
-    engine = create_engine(
-        psycopg_sqlalchemy_url(url), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT"
-    )
-    with engine.connect() as conn:
-        conn.execute(text(f"ALTER SYSTEM SET shared_buffers = '{size}'"))
-    engine.dispose()
-    stop_embedded(data_dir)
-    return start_embedded(data_dir)
 
 
 def show(label: str, row: dict[str, float]) -> None:
@@ -105,30 +101,9 @@ def make_queries(catalog: Sequence[Any], count: int, seed: int = 11) -> list[str
     return out
 
 
-async def load_catalog(db: Any, items: int) -> tuple[list[Any], dict[str, float]]:
-    from sqlalchemy import insert, select
-
-    from opscopilot.store.models import ManufacturingItem
-    from opscopilot.store.search import index_items
-    from tests.fixtures.catalog import generate_catalog
-
-    t0 = time.perf_counter()
-    catalog = generate_catalog(items)
-    t1 = time.perf_counter()
-    async with db.transaction() as session:
-        records = [c.record() for c in catalog]
-        for start in range(0, len(records), 5000):
-            await session.execute(insert(ManufacturingItem), records[start : start + 5000])
-    t2 = time.perf_counter()
-    async with db.transaction() as session:
-        rows = list(await session.scalars(select(ManufacturingItem)))
-        written = await index_items(session, items=rows)
-    t3 = time.perf_counter()
-    assert written == len(catalog), (written, len(catalog))
-    return catalog, {"generate_s": t1 - t0, "insert_s": t2 - t1, "index_s": t3 - t2}
-
-
-async def knn_recall(db: Any, queries: Sequence[str]) -> dict[str, Any]:
+async def knn_recall(
+    db: Any, queries: Sequence[str], sweep_efs: Sequence[int], meter: CpuMeter
+) -> dict[str, Any]:
     from sqlalchemy import text
 
     from opscopilot.store.embedders import get_embedder
@@ -150,8 +125,9 @@ async def knn_recall(db: Any, queries: Sequence[str]) -> dict[str, Any]:
             exact_ms.append((time.perf_counter() - t) * 1000)
             truth.append(({r.id for r in rows}, rows[-1].d + 1e-6))
     sweep: dict[int, dict[str, float]] = {}
-    for ef in SWEEP:
+    for ef in sweep_efs:
         by_distance, by_id, ms = [], [], []
+        start = meter.sample()
         async with db.transaction() as session:
             await set_search_depth(session, ef_search=ef)
             for vec, (ids, kth) in zip(vectors, truth, strict=True):
@@ -166,7 +142,7 @@ async def knn_recall(db: Any, queries: Sequence[str]) -> dict[str, Any]:
             "recall_ids": statistics.mean(by_id),
             "p50_ms": pct(ms, 0.5),
             "p95_ms": pct(ms, 0.95),
-        }
+        } | meter.per_call(start, len(vectors))
     return {"sweep": sweep, "exact_p50_ms": pct(exact_ms, 0.5), "exact_p95_ms": pct(exact_ms, 0.95)}
 
 
@@ -189,7 +165,7 @@ async def timed(calls: Sequence[Callable[[], Awaitable[Any]]], clients: int) -> 
             "qps": len(latencies) / wall}  # fmt: skip
 
 
-async def direct(db: Any, queries: Sequence[str], clients: int) -> dict[str, Any]:
+async def direct(db: Any, queries: Sequence[str], clients: int, meter: CpuMeter) -> dict[str, Any]:
     from opscopilot.store.search import search_items
 
     async def search(q: str, exact: bool = False) -> list[Any]:
@@ -197,7 +173,9 @@ async def direct(db: Any, queries: Sequence[str], clients: int) -> dict[str, Any
             return [h.item.id for h in await search_items(session, query=q, exact=exact)]
 
     await timed([partial(search, q) for q in queries[:30]], 1)  # warm caches
+    start = meter.sample()
     one = await timed([partial(search, q) for q in queries], 1)
+    one |= meter.per_call(start, len(queries))
     many = await timed([partial(search, q) for q in queries], clients)
     sample = queries[: min(len(queries), 150)]
     exact = await timed([partial(search, q, True) for q in sample], 1)
@@ -209,7 +187,7 @@ async def direct(db: Any, queries: Sequence[str], clients: int) -> dict[str, Any
 
 
 async def over_http(
-    db: Any, settings: Any, queries: Sequence[str], clients: int
+    db: Any, settings: Any, queries: Sequence[str], clients: int, meter: CpuMeter
 ) -> dict[str, Any] | None:
     import httpx
     import uvicorn
@@ -246,8 +224,10 @@ async def over_http(
                 r.raise_for_status()
 
             await timed([partial(get, q) for q in queries[:30]], 1)
+            start = meter.sample()
+            one = await timed([partial(get, q) for q in queries], 1)
             return {
-                "one": await timed([partial(get, q) for q in queries], 1),
+                "one": one | meter.per_call(start, len(queries)),
                 "clients": await timed([partial(get, q) for q in queries], clients),
             }
     finally:
@@ -255,7 +235,17 @@ async def over_http(
         await task
 
 
-async def measure(url: str, *, items: int, queries: int, clients: int) -> dict[str, Any]:
+async def measure(
+    url: str,
+    *,
+    items: int,
+    queries: int,
+    clients: int,
+    phases: Sequence[str] = PHASES,
+    sweep: Sequence[int] = SWEEP,
+    rebuild: bool = False,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -280,72 +270,83 @@ async def measure(url: str, *, items: int, queries: int, clients: int) -> dict[s
     engine = make_engine(url, settings, application_name="bench-search")
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     db = Database(url=url, engine=engine, sessions=sessions)
+    meter = CpuMeter(data_dir)
+    result: dict[str, Any] = {}
     try:
         async with db.session() as session:
             shared_buffers = await session.scalar(text("SHOW shared_buffers"))
-        catalog, load = await load_catalog(db, items)
-        print(
-            f"loaded {len(catalog):,} items: " + ", ".join(f"{k} {v:.0f}" for k, v in load.items())
-        )
-        qs = make_queries(catalog, queries)
-        knn = await knn_recall(db, qs)
-        for ef, row in knn["sweep"].items():
-            show(f"k-NN, ef_search {ef}", row)
-        print(
-            f"k-NN, exact scan: p50 {knn['exact_p50_ms']:.1f} ms, p95 {knn['exact_p95_ms']:.1f} ms"
-        )
-        d = await direct(db, qs, clients)
-        show("search_items, 1 client", d["one"])
-        show(f"search_items, {clients} clients", d["clients"])
-        show("search_items, exact scan", d["exact"])
-        print(f"search_items answers, recall@10 of index against exact: {d['recall']:.3f}")
-        http = await over_http(db, settings, qs, clients)
-        if http:
-            show("GET /api/v1/items?q=, 1 client", http["one"])
-            show(f"GET /api/v1/items?q=, {clients} clients", http["clients"])
+        catalog, load = await ensure_catalog(db, items)
+        if load:
+            print(f"loaded {len(catalog):,} items: "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in load.items()))  # fmt: skip
+        elif rebuild:
+            load = {"index_s": await rebuild_index(db)}
+            print(f"rebuilt the HNSW index of {len(catalog):,} items in {load['index_s']:.0f} s")
         else:
-            print("HTTP: no GET /api/v1/items route mounted; skipped")
+            print(f"reusing the {len(catalog):,} items of the kept database")
+        qs = make_queries(catalog, queries)
+        result |= {
+            "items": len(catalog),
+            "queries": len(qs),
+            "clients": clients,
+            "ef_search": EF_SEARCH,
+            "shared_buffers": shared_buffers,
+        }
+        if "index_s" in load:
+            result["index_build_s"] = round(load["index_s"], 1)
+        if "knn" in phases:
+            result |= _knn_figures(await knn_recall(db, qs, sweep, meter), EF_SEARCH)
+        if "direct" in phases:
+            result |= _direct_figures(await direct(db, qs, clients, meter), clients)
+        if "http" in phases:
+            http = await over_http(db, settings, qs, clients, meter)
+            if http:
+                show("GET /api/v1/items?q=, 1 client", http["one"])
+                show(f"GET /api/v1/items?q=, {clients} clients", http["clients"])
+                result |= _figures("http", http["one"]) | _figures("http_clients", http["clients"])
+                result["p95_http_met"] = result["http_p95_ms"] <= P95_TARGET_MS
+            else:
+                print("HTTP: no GET /api/v1/items route mounted; skipped")
     finally:
         await engine.dispose()
-    chosen = knn["sweep"].get(EF_SEARCH) or knn["sweep"][max(knn["sweep"])]
-    result: dict[str, Any] = {
-        "items": len(catalog),
-        "queries": len(qs),
-        "clients": clients,
-        "ef_search": EF_SEARCH,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-        "shared_buffers": shared_buffers,
-        "index_build_s": round(load["index_s"], 1),
-        "knn_recall_at_10": round(chosen["recall"], 4),
+    result["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+def _figures(prefix: str, row: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": round(v, 2) for k, v in row.items()}
+
+
+def _knn_figures(knn: dict[str, Any], ef_search: int) -> dict[str, Any]:
+    for ef, row in knn["sweep"].items():
+        show(f"k-NN, ef_search {ef}", row)
+    print(f"k-NN, exact scan: p50 {knn['exact_p50_ms']:.1f} ms, p95 {knn['exact_p95_ms']:.1f} ms")
+    chosen = knn["sweep"].get(ef_search) or knn["sweep"][max(knn["sweep"])]
+    recall = round(chosen["recall"], 4)
+    return {
+        "knn_recall_at_10": recall,
         "knn_recall_at_10_same_ids": round(chosen["recall_ids"], 4),
         "knn_p95_ms": round(chosen["p95_ms"], 2),
         "knn_exact_p95_ms": round(knn["exact_p95_ms"], 2),
         "knn_sweep": {
             str(ef): {k: round(v, 4) for k, v in row.items()} for ef, row in knn["sweep"].items()
         },  # fmt: skip
-        "search_recall_at_10": round(d["recall"], 4),
-        "search_p50_ms": round(d["one"]["p50_ms"], 2),
-        "search_p95_ms": round(d["one"]["p95_ms"], 2),
-        "search_exact_p50_ms": round(d["exact"]["p50_ms"], 2),
-        "search_exact_p95_ms": round(d["exact"]["p95_ms"], 2),
-        "exact_over_index_p50": round(d["exact"]["p50_ms"] / d["one"]["p50_ms"], 1),
-        "search_clients_p50_ms": round(d["clients"]["p50_ms"], 2),
-        "search_clients_p95_ms": round(d["clients"]["p95_ms"], 2),
-        "search_clients_qps": round(d["clients"]["qps"], 1),
+        "recall_met": recall >= RECALL_TARGET,
     }
-    if http:
-        result |= {
-            "http_p50_ms": round(http["one"]["p50_ms"], 2),
-            "http_p95_ms": round(http["one"]["p95_ms"], 2),
-            "http_clients_p50_ms": round(http["clients"]["p50_ms"], 2),
-            "http_clients_p95_ms": round(http["clients"]["p95_ms"], 2),
-        }
-    result["recall_met"] = result["knn_recall_at_10"] >= RECALL_TARGET
-    result["p95_met"] = result["search_p95_ms"] <= P95_TARGET_MS
-    result["p95_clients_met"] = result["search_clients_p95_ms"] <= P95_TARGET_MS
-    if http:
-        result["p95_http_met"] = result["http_p95_ms"] <= P95_TARGET_MS
-    return result
+
+
+def _direct_figures(d: dict[str, Any], clients: int) -> dict[str, Any]:
+    show("search_items, 1 client", d["one"])
+    show(f"search_items, {clients} clients", d["clients"])
+    show("search_items, exact scan", d["exact"])
+    print(f"search_items answers, recall@10 of index against exact: {d['recall']:.3f}")
+    out: dict[str, Any] = {"search_recall_at_10": round(d["recall"], 4)}
+    out |= _figures("search", d["one"]) | _figures("search_exact", d["exact"])
+    out |= _figures("search_clients", d["clients"])
+    out["exact_over_index_p50"] = round(d["exact"]["p50_ms"] / d["one"]["p50_ms"], 1)
+    out["p95_met"] = out["search_p95_ms"] <= P95_TARGET_MS
+    out["p95_clients_met"] = out["search_clients_p95_ms"] <= P95_TARGET_MS
+    return out
 
 
 def run(*, url: str, folder: Path, items: int = 100_000, queries: int = 400) -> dict[str, Any]:
@@ -354,40 +355,63 @@ def run(*, url: str, folder: Path, items: int = 100_000, queries: int = 400) -> 
     return asyncio.run(measure(url, items=items, queries=queries, clients=4))
 
 
+def _ints(value: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in value.split(",") if v.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--database-url", help="A migrated, empty database (default: embedded).")
+    parser.add_argument(
+        "--database-url", help="A migrated database, empty or holding the catalogue."
+    )
+    parser.add_argument(
+        "--keep-db",
+        type=Path,
+        metavar="DIR",
+        help="Keep the embedded server's data in DIR and reuse it next time (not under a home).",
+    )
+    parser.add_argument("--rebuild-index", action="store_true",
+                        help="On a reused database: rebuild the HNSW index first.")  # fmt: skip
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"Comma-separated, of {', '.join(PHASES)}.")  # fmt: skip
+    parser.add_argument("--sweep", type=_ints, default=SWEEP, help="ef_search values for k-NN.")
     parser.add_argument(
         "--shared-buffers",
         default=SHARED_BUFFERS,
         help="For the embedded server: pgvector wants the index in memory ('' keeps 128MB).",
     )
     args = parser.parse_args()
+    phases = [p for p in args.phases.split(",") if p]
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.fixtures
 
     from opscopilot.store import migrate
 
+    options: dict[str, Any] = {"items": args.items, "queries": args.queries,
+                               "clients": args.clients, "phases": phases, "sweep": args.sweep,
+                               "rebuild": args.rebuild_index}  # fmt: skip
     if args.database_url:
-        result = asyncio.run(measure(args.database_url, items=args.items, queries=args.queries,
-                                     clients=args.clients))  # fmt: skip
+        result = asyncio.run(measure(args.database_url, **options))
     else:
         from opscopilot.store.embedded import start_embedded, stop_embedded
 
-        folder = Path(tempfile.mkdtemp(prefix="oc-bench-search-"))
+        folder = args.keep_db or Path(tempfile.mkdtemp(prefix="oc-bench-search-"))
+        data_dir = (folder / "pgdata").resolve()
         try:
-            url = start_embedded(folder / "pgdata")
+            url = start_embedded(data_dir)
             if args.shared_buffers:
-                url = set_shared_buffers(folder / "pgdata", url, args.shared_buffers)
+                url = set_shared_buffers(data_dir, url, args.shared_buffers)
             migrate.upgrade(url)
-            result = asyncio.run(measure(url, items=args.items, queries=args.queries,
-                                         clients=args.clients))  # fmt: skip
+            result = asyncio.run(measure(url, data_dir=data_dir, **options))
         finally:
-            stop_embedded(folder / "pgdata")
-            shutil.rmtree(folder, ignore_errors=True)
+            stop_embedded(data_dir)
+            if args.keep_db is None:
+                shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(result))
 
 

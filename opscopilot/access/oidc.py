@@ -12,18 +12,19 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.roles import ROLES, Principal, Role
 from opscopilot.access.service import audit, get_or_create_user
 from opscopilot.core.errors import NotFoundError, PermissionDenied, ServiceUnavailable, Unauthorized
 from opscopilot.core.settings import OIDCSettings, Settings
+
+if TYPE_CHECKING:
+    # joserfc pulls in cryptography: imported where a sign-in is checked, not at start.
+    from joserfc.jwk import KeySet
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
 DISCOVERY_TTL_S = 3600.0
@@ -94,6 +95,8 @@ async def _provider(settings: Settings, *, fresh_keys: bool = False) -> _Provide
             )
             _providers[issuer] = known
         if known.keys is None or fresh_keys:
+            from joserfc.jwk import KeySet
+
             known.keys = KeySet.import_key_set(await _get_json(client, known.jwks_uri))  # type: ignore[arg-type]
     return known
 
@@ -119,10 +122,15 @@ async def begin(settings: Settings) -> Flow:
 
 
 def _decode(token: str, keys: KeySet) -> dict[str, Any]:
+    from joserfc import jwt
+
     return dict(jwt.decode(token, keys, algorithms=ALGORITHMS).claims)
 
 
 async def _id_token_claims(settings: Settings, id_token: str, *, nonce: str) -> dict[str, Any]:
+    from joserfc import jwt
+    from joserfc.errors import InvalidKeyIdError, JoseError
+
     oidc = settings.oidc
     provider = await _provider(settings)
     assert provider.keys is not None

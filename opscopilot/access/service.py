@@ -13,6 +13,7 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscopilot.access import keycache
 from opscopilot.access.roles import ROLES, Principal, Role
 from opscopilot.core.errors import NotFoundError, Unauthorized, ValidationFailed
 from opscopilot.store.models import ApiKey, AuditEvent, User
@@ -80,6 +81,7 @@ async def set_user(
             )
         user.slack_user_id = slack_user_id or None
     await session.flush()
+    keycache.forget()  # the user's keys now act with other rights
     return user
 
 
@@ -129,7 +131,7 @@ async def list_keys(session: AsyncSession) -> list[tuple[ApiKey, User]]:
     rows = await session.execute(
         select(ApiKey, User).join(User, User.id == ApiKey.user_id).order_by(ApiKey.created_at)
     )
-    return [(k, u) for k, u in rows.tuples()]
+    return [(k, u) for k, u in rows]
 
 
 async def revoke_key(session: AsyncSession, *, key_id_or_prefix: str) -> ApiKey:
@@ -142,6 +144,7 @@ async def revoke_key(session: AsyncSession, *, key_id_or_prefix: str) -> ApiKey:
     if key is None:
         raise NotFoundError("no such key", field="key")
     key.revoked_at = datetime.now(UTC)
+    keycache.forget(key.key_hash)
     return key
 
 
@@ -153,7 +156,7 @@ async def authenticate(session: AsyncSession, *, raw_key: str) -> Principal:
         .join(User, User.id == ApiKey.user_id)
         .where(ApiKey.prefix == raw_key[:12])
     )
-    for key, user in row.tuples():
+    for key, user in row:
         if hmac.compare_digest(key.key_hash, digest) and key.revoked_at is None:
             now = datetime.now(UTC)
             # A write (and its disk flush) per request costs more than the request itself;

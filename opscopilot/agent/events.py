@@ -37,6 +37,9 @@ class TurnRequest:
     site: str
     surface: Literal["web", "openai", "slack", "cli", "schedule", "eval"] = "web"
     run_id: str | None = None
+    # The surface opened the turn itself (thread, run, lease and audit, with
+    # `records.take_turn` in its own transaction): the runner does not open it again.
+    opened: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The chat models behind the model node, and one guarded streaming call over them.
 
-A configured model goes through litellm (`ChatLiteLLM`, imported lazily: it costs seconds).
-litellm's own timeouts do not fire on a silent upstream, so every call runs under our
-deadline and an idle-chunk watchdog. A call that fails before streaming anything is
+A configured model goes through litellm itself (`litellm_direct.py`; litellm is imported
+lazily: it costs seconds), its tokens going straight to a sink; a LangChain chat model (the
+offline model, scripted test models) streams through LangChain. litellm's own timeouts do
+not fire on a silent upstream, so every call runs under our deadline and an idle-chunk
+watchdog. A call that fails before streaming anything is
 retried (transient errors) and then handed to the fallback model; one that fails after
 tokens reached the person is not repeated (they would see the text twice). Which models a
 call may use, and what a cloud model sees, follow the site policy (`agent/policy.py`).
@@ -12,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 
 from opscopilot.agent import policy
+from opscopilot.agent.litellm_direct import Assembly, LiteLLMModel, TokenSink
 from opscopilot.core.errors import ServiceUnavailable
 from opscopilot.core.metrics import observe_llm
 from opscopilot.core.settings import LLMSettings
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = 0.5
 
+# A LangChain chat model with its tools bound, or a model litellm is called for directly.
+Model = Runnable[Any, Any] | LiteLLMModel
+
 
 class ModelUnavailable(ServiceUnavailable):
     code = "model_unavailable"
@@ -43,7 +48,7 @@ class ModelUnavailable(ServiceUnavailable):
 class ModelChain:
     """The primary model and its fallback, each already bound to the tools."""
 
-    models: tuple[tuple[str, Runnable[Any, Any]], ...]
+    models: tuple[tuple[str, Model], ...]
     deadline_s: float
     idle_s: float
     retries: int
@@ -54,7 +59,7 @@ class ModelChain:
 
     def allowed(
         self, rules: policy.Rules, *, site: str | None, messages: list[BaseMessage]
-    ) -> list[tuple[str, Runnable[Any, Any], bool]]:
+    ) -> list[tuple[str, Model, bool]]:
         """The models this call may use, each with whether it is local."""
         local = self.local or tuple(True for _ in self.models)
         pairs = [(n, m, loc) for (n, m), loc in zip(self.models, local, strict=True)]
@@ -70,28 +75,6 @@ class ModelChain:
         return pairs
 
 
-def make_litellm(model: str, settings: LLMSettings) -> BaseChatModel:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-    from langchain_litellm import ChatLiteLLM
-
-    litellm.suppress_debug_info = True
-    kwargs: dict[str, Any] = {
-        "model": model,
-        "temperature": settings.temperature,
-        # Our watchdog owns time and retries; litellm's would stack on top of them.
-        "request_timeout": settings.call_deadline_s,
-        "max_retries": 0,
-        # ...and so would the provider SDK's own (the OpenAI client retries 5xx twice).
-        "model_kwargs": {"max_retries": 0},
-    }
-    if settings.api_base:
-        kwargs["api_base"] = settings.api_base
-    if settings.api_key is not None:
-        kwargs["api_key"] = settings.api_key.get_secret_value()
-    return ChatLiteLLM(**kwargs)
-
-
 def build_chain(
     settings: LLMSettings,
     tools: Sequence[BaseTool],
@@ -101,21 +84,25 @@ def build_chain(
 ) -> ModelChain:
     """Bind the tools to the configured model (or `primary`, for tests) and its fallback."""
     offline = primary is None and not settings.model
-    if primary is None:
-        if settings.model:
-            primary = make_litellm(settings.model, settings)
-        else:
-            from opscopilot.agent.offline import OfflineChatModel
+    first: Model
+    if primary is not None:
+        first = primary.bind_tools(list(tools))
+    elif settings.model:
+        first = LiteLLMModel.create(settings.model, settings, tools)
+    else:
+        from opscopilot.agent.offline import OfflineChatModel
 
-            primary = OfflineChatModel(tool_names=frozenset(t.name for t in tools))
-    if fallback is None and settings.fallback_model and not offline:
-        fallback = make_litellm(settings.fallback_model, settings)
-    models: list[tuple[str, Runnable[Any, Any]]] = [
-        (settings.model or "offline", primary.bind_tools(list(tools)))
-    ]
-    local = [policy.is_local_model(settings.model, settings)]
+        offline_model = OfflineChatModel(tool_names=frozenset(t.name for t in tools))
+        first = offline_model.bind_tools(list(tools))
+    second: Model | None = None
     if fallback is not None:
-        models.append((settings.fallback_model or "fallback", fallback.bind_tools(list(tools))))
+        second = fallback.bind_tools(list(tools))
+    elif settings.fallback_model and not offline:
+        second = LiteLLMModel.create(settings.fallback_model, settings, tools)
+    models: list[tuple[str, Model]] = [(settings.model or "offline", first)]
+    local = [policy.is_local_model(settings.model, settings)]
+    if second is not None:
+        models.append((settings.fallback_model or "fallback", second))
         local.append(policy.is_local_model(settings.fallback_model or settings.model, settings))
     return ModelChain(
         models=tuple(models),
@@ -150,20 +137,38 @@ def transient(exc: BaseException) -> bool:
 
 
 async def _stream_once(
-    model: Runnable[Any, Any], messages: list[BaseMessage], *, deadline: float, idle: float
+    model: Model,
+    messages: list[BaseMessage],
+    *,
+    deadline: float,
+    idle: float,
+    on_token: TokenSink | None,
 ) -> AIMessage:
+    """One call under our clock: `deadline` for all of it, `idle` between two chunks.
+
+    One timeout scope, moved on at each chunk (cheaper than a task per chunk, which is what
+    `asyncio.wait_for` costs on this path)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    direct = isinstance(model, LiteLLMModel)
+    assembly = Assembly()
     merged: AIMessageChunk | None = None
     whole: AIMessage | None = None
     streamed = False
-    stream = model.astream(messages)
+    stream: AsyncGenerator[Any, None] = (
+        model.stream(messages) if isinstance(model, LiteLLMModel) else model.astream(messages)  # type: ignore[assignment]
+    )
     try:
-        async with asyncio.timeout(deadline):
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(anext(stream), idle)
-                except StopAsyncIteration:
-                    break
-                if isinstance(chunk, AIMessageChunk):
+        async with asyncio.timeout(min(end, loop.time() + idle)) as scope:
+            async for chunk in stream:
+                scope.reschedule(min(end, loop.time() + idle))
+                if direct:
+                    text = assembly.add(chunk)
+                    if text:
+                        streamed = True
+                        if on_token is not None:
+                            on_token(text, assembly.message_id)
+                elif isinstance(chunk, AIMessageChunk):
                     merged = chunk if merged is None else merged + chunk
                     streamed = streamed or bool(chunk.content)
                 elif isinstance(chunk, AIMessage) and merged is None and whole is None:
@@ -175,7 +180,9 @@ async def _stream_once(
             raise _Streamed(exc) from exc
         raise
     finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+        await stream.aclose()
+    if isinstance(model, LiteLLMModel):
+        return assembly.message(model.model)
     if whole is not None:
         return whole
     if merged is None:
@@ -191,12 +198,14 @@ async def call_model(
     *,
     site: str | None = None,
     rules: policy.Rules | None = None,
+    on_token: TokenSink | None = None,
 ) -> AIMessage:
     """One model step: the primary with retries, then the fallback; our clock throughout.
 
     `site` is the chat's site and `rules` its policy (default: the settings'): a local-only
     site's data goes to local models only, and a cloud model sees the tool results with the
-    configured fields redacted."""
+    configured fields redacted. A model called through litellm hands its streamed text to
+    `on_token` (a LangChain chat model streams through LangChain's callbacks instead)."""
     last: BaseException | None = None
     rules = rules or policy.Rules.of(chain.llm_settings)
     allowed = chain.allowed(rules, site=site, messages=messages)
@@ -206,7 +215,11 @@ async def call_model(
             try:
                 with span(f"chat {name}", {"gen_ai.request.model": name}) as call_span:
                     answer = await _stream_once(
-                        model, sent, deadline=chain.deadline_s, idle=chain.idle_s
+                        model,
+                        sent,
+                        deadline=chain.deadline_s,
+                        idle=chain.idle_s,
+                        on_token=on_token,
                     )
                     observe_llm(name, answer.usage_metadata, call_span)
                 return answer

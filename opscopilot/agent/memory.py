@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from opscopilot.store.pools import SheddingPool
 from opscopilot.store.urls import libpq_url
 
 # Any fixed number: "the checkpointer's setup" across every process of the deployment.
@@ -25,19 +26,25 @@ SETUP_LOCK_POLL_S = 0.2
 # Two kept open, so that a burst of turns does not start by connecting one by one.
 POOL_MIN = 2
 POOL_MAX = 8
+# Seconds a turn waits for a free connection (settings.db.checkpoint_pool_timeout): then the
+# turn ends with an "unavailable" error event instead of queueing without bound.
+POOL_TIMEOUT_S = 5.0
 
 
 @asynccontextmanager
-async def open_checkpointer(db_url: str, *, max_size: int = POOL_MAX) -> AsyncIterator[object]:
+async def open_checkpointer(
+    db_url: str, *, max_size: int = POOL_MAX, timeout: float = POOL_TIMEOUT_S
+) -> AsyncIterator[object]:
     """An `AsyncPostgresSaver` over a pool that lives as long as the context."""
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-    from psycopg_pool import AsyncConnectionPool
 
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+    pool = SheddingPool(
         libpq_url(db_url),
         min_size=POOL_MIN,
         max_size=max(POOL_MIN, max_size),
+        timeout=timeout,
+        busy_message="the conversation memory is busy; try again shortly",
         open=False,
         kwargs={
             "autocommit": True,
@@ -45,7 +52,7 @@ async def open_checkpointer(db_url: str, *, max_size: int = POOL_MAX) -> AsyncIt
             "prepare_threshold": 0,
             "application_name": "opscopilot-checkpointer",
         },
-        check=AsyncConnectionPool.check_connection,
+        check=SheddingPool.check_connection,
         name="checkpointer",
     )
     async with pool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from opscopilot.agent.llm import ModelChain, call_model
@@ -42,7 +43,14 @@ def make_model_node(chain: ModelChain, *, max_steps: int, token_budget: int) -> 
         messages: list[BaseMessage] = [SystemMessage(system_prompt(runtime.context)), *history]
         ctx = runtime.context
         rules = await site_rules(ctx.db, chain.llm_settings, site=ctx.site)
-        answer = await call_model(chain, messages, site=ctx.site, rules=rules)
+        # A model called through litellm streams its tokens on the graph's custom stream
+        # (`agent/streaming.py` reads them); a LangChain chat model through messages mode.
+        writer = get_stream_writer()
+
+        def on_token(text: str, message_id: str) -> None:
+            writer({"token": text, "message_id": message_id})
+
+        answer = await call_model(chain, messages, site=ctx.site, rules=rules, on_token=on_token)
         tokens = answer.usage_metadata["total_tokens"] if answer.usage_metadata else 0
         return {
             "messages": [answer],

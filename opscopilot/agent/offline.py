@@ -33,6 +33,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
+from opscopilot.agent import scheduled_tasks
 from opscopilot.agent.intents import parse
 from opscopilot.prompts import render
 from opscopilot.tools.base import unwrap_data
@@ -103,6 +104,9 @@ def _latest(results: list[Result], name: str) -> Result | None:
 
 def plan(question: str, results: list[Result], tool_names: frozenset[str]) -> AIMessage:
     """The next step of the turn: a tool call, or the answer."""
+    task = scheduled_tasks.parse_task(question)
+    if task is not None:
+        return _plan_task(task, results, tool_names)
     intent = parse(question)
     if intent is None:
         return _answer("answers/help", question=question, tools=sorted(tool_names))
@@ -150,6 +154,33 @@ def plan(question: str, results: list[Result], tool_names: frozenset[str]) -> AI
             return _answer("answers/not_done", text=_strip_error(done.error))
         return _answer("answers/error", tool=tool, error=_strip_error(done.error))
     return _answer(f"answers/{intent.name}", r=done.data or {}, args=args, question=question)
+
+
+def _plan_task(
+    task: scheduled_tasks.ScheduledTask, results: list[Result], tool_names: frozenset[str]
+) -> AIMessage:
+    """A scheduled run's summary or briefing: every fact-giving call at once, then the
+    task's template over their results (no offline note: it is posted to a channel)."""
+    calls = scheduled_tasks.required_calls(task)
+    for call in calls:
+        if call.name not in tool_names:
+            return _answer("answers/unavailable", intent=task.kind, tool=call.name)
+    missing = [c for c in calls if _latest(results, c.name) is None]
+    if missing:
+        return AIMessage(
+            content="",
+            tool_calls=[
+                {"name": c.name, "args": c.args, "id": "call_" + uuid.uuid4().hex[:12]}
+                for c in missing
+            ],
+        )
+    done = {c.name: _latest(results, c.name) for c in calls}
+    for name, result in done.items():
+        if result is None or result.error:
+            error = _strip_error(result.error or "") if result else "no result"
+            return _answer("answers/error", tool=name, error=error)
+    data = {name: r.data or {} for name, r in done.items() if r is not None}
+    return AIMessage(content=scheduled_tasks.template_text(task, data))
 
 
 def _strip_error(text: str) -> str:

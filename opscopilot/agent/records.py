@@ -70,42 +70,67 @@ async def open_turn(
     opened it (admins excepted; an approver resumes it without owning it); a surface may
     have created the thread and the run already.
     """
-    now = datetime.now(UTC)
     async with db.transaction() as session:
-        thread = await session.get(ChatThread, thread_id, with_for_update=True)
-        if thread is None:
-            thread = ChatThread(
-                id=thread_id,
-                user_id=principal.user_id,
-                surface=surface,
-                title=(question or "")[:120] or None,
-                site=site,
-            )
-            session.add(thread)
-        elif check_owner and thread.user_id != principal.user_id and principal.role != "admin":
-            raise PermissionDenied("this conversation belongs to someone else")
-        held = thread.busy_run_id not in (None, run_id)
-        if held and thread.busy_until is not None and thread.busy_until > now:
-            return False
-        thread.busy_run_id = run_id
-        thread.busy_until = now + lease
-        await session.flush()
-        run = await session.get(ChatRun, run_id)
-        if run is None:
-            session.add(
-                ChatRun(id=run_id, thread_id=thread_id, status="running", question=question)
-            )
-        if question is not None:
-            await audit(
-                session,
-                actor=principal,
-                event_type="chat.question",
-                subject=question[:2000],
-                details={"surface": surface, "run_id": str(run_id)},
-                site=site,
-                thread_id=thread_id,
-            )
-            await _expire_pending(session, thread_id=thread_id, principal=principal)
+        return await take_turn(
+            session,
+            thread_id=thread_id,
+            principal=principal,
+            site=site,
+            surface=surface,
+            run_id=run_id,
+            question=question,
+            lease=lease,
+            check_owner=check_owner,
+        )
+
+
+async def take_turn(
+    session: AsyncSession,
+    *,
+    thread_id: str,
+    principal: Principal,
+    site: str,
+    surface: str,
+    run_id: uuid.UUID,
+    question: str | None,
+    lease: timedelta,
+    check_owner: bool,
+) -> bool:
+    """`open_turn` inside the caller's transaction (a surface that opens its thread in the
+    same one starts a turn with a single commit); the caller commits."""
+    now = datetime.now(UTC)
+    thread = await session.get(ChatThread, thread_id, with_for_update=True)
+    if thread is None:
+        thread = ChatThread(
+            id=thread_id,
+            user_id=principal.user_id,
+            surface=surface,
+            title=(question or "")[:120] or None,
+            site=site,
+        )
+        session.add(thread)
+    elif check_owner and thread.user_id != principal.user_id and principal.role != "admin":
+        raise PermissionDenied("this conversation belongs to someone else")
+    held = thread.busy_run_id not in (None, run_id)
+    if held and thread.busy_until is not None and thread.busy_until > now:
+        return False
+    thread.busy_run_id = run_id
+    thread.busy_until = now + lease
+    await session.flush()
+    run = await session.get(ChatRun, run_id)
+    if run is None:
+        session.add(ChatRun(id=run_id, thread_id=thread_id, status="running", question=question))
+    if question is not None:
+        await audit(
+            session,
+            actor=principal,
+            event_type="chat.question",
+            subject=question[:2000],
+            details={"surface": surface, "run_id": str(run_id)},
+            site=site,
+            thread_id=thread_id,
+        )
+        await _expire_pending(session, thread_id=thread_id, principal=principal)
     return True
 
 

@@ -83,7 +83,9 @@ class GraphAgentRunner:
                 from opscopilot.agent.memory import open_checkpointer
 
                 opened = open_checkpointer(
-                    self.db.url, max_size=self.settings.db.checkpoint_pool_size
+                    self.db.url,
+                    max_size=self.settings.db.checkpoint_pool_size,
+                    timeout=self.settings.db.checkpoint_pool_timeout,
                 )
                 saver = await self._stack.enter_async_context(opened)
                 self._checkpointer = saver  # type: ignore[assignment]
@@ -130,7 +132,7 @@ class GraphAgentRunner:
             return
         await self.start()
         try:
-            took = await records.open_turn(
+            took = request.opened or await records.open_turn(
                 self.db,
                 thread_id=request.thread_id,
                 principal=principal,
@@ -293,7 +295,7 @@ class GraphAgentRunner:
             None if graph_input is _CONTINUE else graph_input,
             self._config(ctx.thread_id),
             context=ctx,
-            stream_mode=["messages", "updates"],
+            stream_mode=["messages", "updates", "custom"],
             durability=durability,
         )
         try:

@@ -1,9 +1,10 @@
-"""LangGraph's stream (messages + updates modes) -> the surfaces' `AgentEvent`s.
+"""LangGraph's stream (messages, custom and updates modes) -> the surfaces' `AgentEvent`s.
 
-Tokens come from the model node's streamed chunks. A model message that was not streamed
-(a budget notice, a model that does not stream) is sent as one token when its node
-finishes, so every answer reaches the person exactly once. Complete tool calls, tool
-results and interrupts come from the updates mode.
+Tokens come from the model node: a model called through litellm writes them to the custom
+stream, a LangChain chat model's streamed chunks come through messages mode. A model
+message that was not streamed (a budget notice, a model that does not stream) is sent as
+one token when its node finishes, so every answer reaches the person exactly once.
+Complete tool calls, tool results and interrupts come from the updates mode.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class EventMapper:
     def feed(self, mode: str, chunk: Any) -> Iterator[AgentEvent]:
         if mode == "messages":
             yield from self._token(*chunk)
+        elif mode == "custom":
+            if isinstance(chunk, dict) and "token" in chunk:
+                yield from self._text(str(chunk["token"]), chunk.get("message_id"))
         elif mode == "updates":
             for node, update in chunk.items():
                 yield from self._update(node, update)
@@ -77,11 +81,13 @@ class EventMapper:
     def _token(self, message: Any, meta: dict[str, Any]) -> Iterator[AgentEvent]:
         if not isinstance(message, AIMessageChunk) or meta.get("langgraph_node") != "model":
             return
-        text = text_of(message.content)
+        yield from self._text(text_of(message.content), message.id)
+
+    def _text(self, text: str, message_id: str | None) -> Iterator[AgentEvent]:
         if not text:
             return
-        if message.id and message.id not in self.streamed:
-            self.streamed.add(message.id)
+        if message_id and message_id not in self.streamed:
+            self.streamed.add(message_id)
             if self.parts:  # a second answer in the turn starts a new paragraph
                 text = "\n\n" + text
         self.parts.append(text)

@@ -18,6 +18,7 @@ from opscopilot.api.middleware import BodySizeLimitMiddleware, RequestContextMid
 from opscopilot.api.routers import ROUTERS
 from opscopilot.api.state import AppState
 from opscopilot.core.logging import configure_logging
+from opscopilot.core.metrics import process_exiting
 from opscopilot.core.settings import Settings, get_settings
 from opscopilot.store.engine import Database, open_database
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             yield
         finally:
             await stop_state(state, own_db=database is None)
+            process_exiting()
 
     app = FastAPI(
         title="OpsCopilot",

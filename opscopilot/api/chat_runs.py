@@ -18,9 +18,11 @@ import logging
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from opscopilot.access.roles import Principal
+from opscopilot.agent import records
 from opscopilot.agent.events import AgentEvent, AgentRunner, ApprovalDecision, TurnRequest
 from opscopilot.api import chat_store
 from opscopilot.api.chat_log import EventWriter, follow_stored
@@ -98,10 +100,13 @@ class ChatRuns:
         site: str | None,
         surface: str,
     ) -> LiveRun:
-        # The thread and the run exist before the first event (events point at the run);
-        # the runner takes them over, with the thread's lease.
+        # The thread and the run exist before the first event (events point at the run).
+        # With a runner that says how long its lease is, the turn is opened here too (the
+        # lease taken, the question audited) in the same transaction: one commit per turn
+        # before the model is called, and the runner does not open it again.
+        lease = getattr(self.runner, "lease", None)
+        run_id = uuid.uuid4()
         async with self.db.sessions() as session:
-            await chat_store.relax_durability(session)
             thread = await chat_store.open_thread(
                 session,
                 principal=principal,
@@ -111,16 +116,36 @@ class ChatRuns:
                 title=message,
                 default_site=self.default_site,
             )
-            run_id = await chat_store.create_run(session, thread_id=thread.id, question=message)
+            turn_site = thread.site or self.default_site
+            opened = isinstance(lease, timedelta)
+            if isinstance(lease, timedelta):
+                # open_thread checked the lease under the same row lock: this takes it.
+                await records.take_turn(
+                    session,
+                    thread_id=thread.id,
+                    principal=principal,
+                    site=turn_site,
+                    surface=surface,
+                    run_id=run_id,
+                    question=message,
+                    lease=lease,
+                    check_owner=surface != "slack",
+                )
+            else:
+                await chat_store.relax_durability(session)
+                await chat_store.create_run(
+                    session, thread_id=thread.id, question=message, run_id=run_id
+                )
             await session.commit()
         run = LiveRun(run_id=run_id, thread_id=thread.id)
         request = TurnRequest(
             thread_id=thread.id,
             message=message,
             principal=principal,
-            site=thread.site or self.default_site,
+            site=turn_site,
             surface=surface,  # type: ignore[arg-type]
             run_id=str(run_id),
+            opened=opened,
         )
         self._launch(run, self.runner.run(request))
         return run
@@ -278,30 +303,41 @@ class ChatRuns:
 
     def watch(self, run_id: uuid.UUID, *, after: int) -> AsyncGenerator[StoredEvent, None]:
         """The run's events after `after`, live until it ends. Close it with `aclosing`."""
+        return _flatten(self.watch_batches(run_id, after=after))
+
+    def watch_batches(
+        self, run_id: uuid.UUID, *, after: int
+    ) -> AsyncGenerator[list[StoredEvent], None]:
+        """`watch`, in lists of the events that are there together: a stream that fell
+        behind catches up in one write instead of one per event."""
         run = self.live.get(run_id)
         if run is not None:
             return self._watch_live(run, after)
         return self._watch_stored(run_id, after)
 
-    async def _watch_live(self, run: LiveRun, after: int) -> AsyncGenerator[StoredEvent, None]:
+    async def _watch_live(
+        self, run: LiveRun, after: int
+    ) -> AsyncGenerator[list[StoredEvent], None]:
         self._attach(run)
         self.open_streams += 1
         try:
             cursor = max(after, 0)  # events[i] has seq i + 1
             while True:
-                while cursor < len(run.events):
-                    cursor += 1
-                    yield run.events[cursor - 1]
-                if run.finished:
+                if cursor < len(run.events):
+                    batch = run.events[cursor:]
+                    cursor += len(batch)
+                    yield batch
+                elif run.finished:
                     return
-                await run.changed.wait()
+                else:
+                    await run.changed.wait()
         finally:
             self.open_streams -= 1
             self._detach(run)
 
     async def _watch_stored(
         self, run_id: uuid.UUID, after: int
-    ) -> AsyncGenerator[StoredEvent, None]:
+    ) -> AsyncGenerator[list[StoredEvent], None]:
         self.open_streams += 1
         try:
             stored = follow_stored(
@@ -309,7 +345,7 @@ class ChatRuns:
             )
             async with contextlib.aclosing(stored) as events:
                 async for event in events:
-                    yield event
+                    yield [event]
         finally:
             self.open_streams -= 1
 
@@ -376,6 +412,15 @@ def _refusal(data: dict[str, Any]) -> OpsCopilotError:
     if code in ("conflict", "busy"):
         return ConflictError(message, field="approval_id")
     return ServiceUnavailable(message)
+
+
+async def _flatten(
+    batches: AsyncGenerator[list[StoredEvent], None],
+) -> AsyncGenerator[StoredEvent, None]:
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            for event in batch:
+                yield event
 
 
 async def _prepend(first: AgentEvent, rest: AsyncIterator[AgentEvent]) -> AsyncIterator[AgentEvent]:

@@ -105,8 +105,12 @@ async def relax_durability(conn: AsyncConnection | AsyncSession) -> None:
     await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
-async def create_run(session: AsyncSession, *, thread_id: str, question: str | None) -> uuid.UUID:
-    run = ChatRun(id=uuid.uuid4(), thread_id=thread_id, status="running", question=question)
+async def create_run(
+    session: AsyncSession, *, thread_id: str, question: str | None, run_id: uuid.UUID | None = None
+) -> uuid.UUID:
+    run = ChatRun(
+        id=run_id or uuid.uuid4(), thread_id=thread_id, status="running", question=question
+    )
     session.add(run)
     await session.flush()
     return run.id
@@ -121,7 +125,7 @@ async def store_events(
     """One batch of events, and the runs it ends (id, status, answer, usage, error).
 
     The runner closes its runs itself; this only closes those it left running (it failed
-    before taking them over, or crashed)."""
+    before taking them over, or crashed), and frees their threads."""
     # Core statements on a plain connection: this runs for every batch of every run.
     await relax_durability(conn)
     if rows:
@@ -131,11 +135,18 @@ async def store_events(
         )
     now = datetime.now(UTC)
     for run_id, status, answer, usage, error in finished:
-        await conn.execute(
+        left = await conn.execute(
             update(ChatRun)
             .where(ChatRun.id == run_id, ChatRun.status == "running")
             .values(status=status, answer=answer, usage=usage, error=error, finished_at=now)
         )
+        if left.rowcount:
+            # Nor did it free the thread's lease (`ChatRuns.start` may have taken it).
+            await conn.execute(
+                update(ChatThread)
+                .where(ChatThread.busy_run_id == run_id)
+                .values(busy_run_id=None, busy_until=None)
+            )
 
 
 async def load_events(

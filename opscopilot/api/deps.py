@@ -12,8 +12,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscopilot.access import keycache
 from opscopilot.access.roles import Principal, Role
-from opscopilot.access.service import authenticate
+from opscopilot.access.service import authenticate, hash_key
 from opscopilot.api.state import AppState
 from opscopilot.core.errors import PermissionDenied, Unauthorized
 from opscopilot.core.settings import Settings
@@ -21,7 +22,9 @@ from opscopilot.core.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies are `async def` even where nothing awaits: FastAPI runs a plain `def` one in
+# its thread pool, a thread hop per dependency per request.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.oc
     return state
 
@@ -29,7 +32,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: State) -> Settings:
+async def get_settings_dep(state: State) -> Settings:
     return state.settings
 
 
@@ -55,6 +58,15 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 
+
+async def get_read_session(state: State) -> AsyncIterator[AsyncSession]:
+    # For routes that only read: each statement commits by itself (no BEGIN / ROLLBACK).
+    async with state.db.reads() as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
+
 _bearer = HTTPBearer(auto_error=False, description="An API key: `opscopilot keys create`")
 
 
@@ -65,9 +77,14 @@ async def get_principal(
 ) -> Principal:
     if credentials is None or not credentials.credentials:
         return await _from_session(request, state)
+    digest = hash_key(credentials.credentials)
+    principal = keycache.cached(digest)
+    if principal is not None:
+        return principal
     async with state.db.sessions() as session:
         principal = await authenticate(session, raw_key=credentials.credentials)
         await session.commit()
+    keycache.remember(digest, principal, ttl_s=state.settings.api.key_cache_ttl_s)
     return principal
 
 
@@ -117,7 +134,7 @@ def limited(role: Role, kind: str) -> Callable[..., Coroutine[Any, Any, Principa
             else state.settings.api.rate_limit_write_per_min
         )
         who = principal.key_id or principal.external_id
-        async with state.db.sessions() as session:
+        async with state.db.reads() as session:  # one upsert: autocommit
             await hit(session, key=f"{kind}:{who}", limit=per_min)
         return principal
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from opscopilot.cli.db import app as db_app
@@ -10,6 +12,9 @@ from opscopilot.cli.jobs import app as jobs_app
 from opscopilot.cli.keys import app as keys_app
 from opscopilot.cli.slack import slack
 from opscopilot.cli.users import app as users_app
+
+if TYPE_CHECKING:
+    from opscopilot.core.settings import Settings
 
 app = typer.Typer(
     name="opscopilot",
@@ -58,19 +63,31 @@ def run_server(*, host: str | None, port: int | None, workers: int = 1) -> None:
     import uvicorn
 
     from opscopilot.core.logging import configure_logging
+    from opscopilot.core.metrics import across_workers
     from opscopilot.core.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    uvicorn.run(
-        "opscopilot.api.app:app_from_env",
-        factory=True,
-        host=host or settings.api.host,
-        port=port or settings.api.port,
-        workers=workers,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.jobs.shutdown_timeout_s) + 5,
-    )
+    # Before the workers start: each picks prometheus_client's mode when it imports it.
+    with across_workers(workers):
+        uvicorn.run(
+            "opscopilot.api.app:app_from_env",
+            factory=True,
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            workers=workers,
+            log_config=None,
+            **server_options(settings),
+        )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's connection handling from settings (see `api.keep_alive_s`)."""
+    return {
+        "timeout_keep_alive": max(1, round(settings.api.keep_alive_s)),
+        "backlog": settings.api.backlog,
+        "timeout_graceful_shutdown": int(settings.jobs.shutdown_timeout_s) + 5,
+    }
 
 
 @app.command()

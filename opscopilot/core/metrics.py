@@ -2,20 +2,27 @@
 
 Each part observes with one line at the single place its event happens (the tool node's
 wrapper, the model call, the ingest commit, the forecast store, the notification relay);
-the gauges that describe the process (pool, queue) are read at scrape time. Every process
-(each uvicorn worker) has its own registry: a scrape sees the process that answered it.
+the gauges that describe the process (pool, queue) are read at scrape time. One process
+exports its own registry; with several uvicorn workers (`serve --workers N`) prometheus_client
+runs in multiprocess mode: each worker writes its values to files in PROMETHEUS_MULTIPROC_DIR
+(prepared per serve by `across_workers`) and a scrape, whichever worker answers, sums them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -86,12 +93,24 @@ INFERENCE_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+# How several workers' gauges combine (ignored in one process): the queue is one count that
+# any worker reads, so the latest reading; the pools are each worker's, so the live ones' sum.
 JOB_QUEUE = Gauge(
-    "opscopilot_job_queue_jobs", "Jobs in the queue by status", ["status"], registry=REGISTRY
+    "opscopilot_job_queue_jobs",
+    "Jobs in the queue by status",
+    ["status"],
+    registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 DB_POOL = Gauge(
-    "opscopilot_db_pool_connections", "Database pool connections", ["state"], registry=REGISTRY
+    "opscopilot_db_pool_connections",
+    "Database pool connections",
+    ["state"],
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
+JOB_STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborting", "aborted")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class _Tally(Protocol):
@@ -164,6 +183,53 @@ async def refresh_job_queue(engine: AsyncEngine, *, cache_s: float, timeout_s: f
     except Exception as exc:  # the scrape still answers with what the process knows
         log.warning("job queue depth not read: %s", type(exc).__name__)
         return
+    counts = {str(status): int(n) for status, n in rows}
+    if os.environ.get(MULTIPROC_ENV):
+        # Every status, so one that emptied reads 0 rather than another worker's last count.
+        counts = dict.fromkeys(JOB_STATUSES, 0) | counts
     JOB_QUEUE.clear()
-    for status, n in rows:
+    for status, n in counts.items():
         JOB_QUEUE.labels(status=status).set(n)
+
+
+def exposition() -> bytes:
+    """The scrape's body: this process's metrics, or in multiprocess mode every worker's."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return generate_latest(REGISTRY)
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return generate_latest(registry)
+
+
+def process_exiting() -> None:
+    """A worker stopping: its live gauges (pool use) leave the sums; counters stay counted."""
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client.multiprocess import mark_process_dead
+
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def across_workers(workers: int) -> Iterator[Path | None]:
+    """Multiprocess mode for the worker processes `serve` is about to start (they inherit the
+    environment): a fresh PROMETHEUS_MULTIPROC_DIR per serve, removed afterwards. A directory
+    the environment already names (one process or many) is emptied of the last run's files,
+    so no dead worker's counts are summed in. One process and no directory: unchanged."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if workers <= 1 and not given:
+        yield None
+        return
+    directory = Path(given) if given else Path(tempfile.mkdtemp(prefix="opscopilot-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(directory)
+    try:
+        yield directory
+    finally:
+        if not given:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(directory, ignore_errors=True)

@@ -26,7 +26,15 @@ class DBSettings(BaseModel):
     embedded_dir: Path | None = None
     pool_size: int = 5
     max_overflow: int = 5
+    # Seconds a checkout may wait while no pooled connection comes back (the database is down
+    # or hung): then a fast 503. While connections do come back, a burst queues in order
+    # (store/admission.py) for up to `queue_wait_s`, at most `queue_max` requests deep.
     pool_timeout: float = 5.0
+    queue_wait_s: float = 30.0
+    queue_max: int = 1000
+    # A pooled connection idle this long is pinged before use; a busier one is only checked
+    # for a socket the server closed (a ping costs three round trips on asyncpg).
+    ping_after_idle_s: float = 10.0
     connect_timeout: float = 2.0
     statement_timeout_ms: int = 30_000
     echo: bool = False
@@ -34,6 +42,8 @@ class DBSettings(BaseModel):
     # The chat checkpointer's own psycopg pool (per API process): a question's turn uses
     # it 2-3 times. Every process's pools together must stay under max_connections.
     checkpoint_pool_size: int = 8
+    # Seconds a turn waits for a free checkpointer connection before it fails "unavailable".
+    checkpoint_pool_timeout: float = 5.0
 
 
 class LLMSettings(BaseModel):
@@ -105,6 +115,15 @@ class APISettings(BaseModel):
     # Requests per minute per key (and per Slack user); 0 turns a limit off.
     rate_limit_chat_per_min: int = 30
     rate_limit_write_per_min: int = 120
+    # uvicorn: idle keep-alive connections are closed after `keep_alive_s`. Longer than the
+    # idle timeout of clients and proxies (httpx 5 s, nginx and cloud balancers 60 s), so
+    # that the client always closes first: a server closing at the same moment races the
+    # client's next request on that connection, which then fails as a connection error.
+    keep_alive_s: float = 75.0
+    backlog: int = 2048
+    # How long a process remembers who an API key is (0: ask the database every request);
+    # a key revoked elsewhere is refused within this time.
+    key_cache_ttl_s: float = Field(default=5.0, ge=0)
 
 
 class OIDCSettings(BaseModel):
@@ -136,6 +155,10 @@ class JobsSettings(BaseModel):
     heartbeat_s: float = 10.0
     retry_stalled_cron: str = "* * * * *"
     shutdown_timeout_s: float = 20.0
+    # The job queue's psycopg pool per process (defers, the in-process worker, queue depth),
+    # and how long a defer waits for one of its connections before the request gets a 503.
+    pool_size: int = 4
+    pool_timeout_s: float = 5.0
 
 
 class IngestSettings(BaseModel):

@@ -32,8 +32,8 @@ from opscopilot.forecasting.evaluate import Raised, Verdict
 from opscopilot.forecasting.queries import ItemFacts
 from opscopilot.forecasting.rules import SEVERITIES
 from opscopilot.forecasting.schemas import ALERT_TYPES, AlertRead
-from opscopilot.notify.events import SuggestedAction, alert_raised_event
-from opscopilot.store.models import Forecast, ForecastAlert
+from opscopilot.notify.events import ALERT_RAISED, SuggestedAction, alert_raised_event
+from opscopilot.store.models import Forecast, ForecastAlert, OutboxEvent
 
 OPEN = ("active", "acknowledged", "snoozed")
 FORECAST_ACTOR = "forecast"
@@ -211,6 +211,33 @@ async def list_active_alerts(
 
 # The Slack home tab's name for the same list.
 active_alerts = list_active_alerts
+
+# What `alerts_raised_since` reports of each announcement (the event carries much more).
+CHANGE_FIELDS = ("alert_id", "site", "sku", "alert_type", "severity", "message")
+
+
+async def alerts_raised_since(
+    session: AsyncSession, *, principal: Principal, site: str, since: datetime, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The alerts announced as new or worse at `site` after `since`: the latest announcement
+    of each, oldest first. Only new or worse alerts emit `alert.raised`, so this is the list
+    of changes a digest reports, never a second copy of an unchanged alert."""
+    if not principal.sees_site(site):
+        return []
+    events = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.event_type == ALERT_RAISED, OutboxEvent.site == site,
+               OutboxEvent.created_at > since)
+        .order_by(OutboxEvent.id)
+    )  # fmt: skip
+    latest: dict[str, dict[str, Any]] = {}
+    for event in events.all():
+        latest.pop(event.aggregate_id, None)  # a later announcement moves it to the end
+        latest[event.aggregate_id] = {
+            **{k: event.payload.get(k) for k in CHANGE_FIELDS},
+            "raised_at": event.created_at.isoformat(),
+        }
+    return list(latest.values())[-max(1, limit) :]
 
 
 async def _visible(

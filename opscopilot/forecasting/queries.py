@@ -10,13 +10,14 @@ exactly as to raw rows.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import Row, Select, Uuid, bindparam, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.forecasting.evaluate import DEFAULT_DEFECT_THRESHOLD, StockParams
@@ -188,6 +189,54 @@ async def latest_forecast(
     if period is not None:
         stmt = stmt.where(Forecast.period == period)
     return await session.scalar(stmt.order_by(Forecast.created_at.desc()).limit(1))
+
+
+async def latest_forecast_by_sku(
+    session: AsyncSession,
+    *,
+    entity_id: str,
+    site: str,
+    forecast_type: str,
+    period: str | None,
+) -> tuple[str | None, Row[Any] | None]:
+    """The item's sku and its latest official forecast's columns in one statement (a read
+    on every forecast question): (None, None) without such an item, (sku, None) without
+    such a forecast. The item is found by sku, else by id, as `find_item` does."""
+    try:
+        item_id: uuid.UUID | None = uuid.UUID(entity_id)
+    except ValueError:
+        item_id = None
+    params = {"entity": entity_id, "item_id": item_id, "site": site, "type": forecast_type}
+    if period is not None:
+        params["period"] = period
+    stmt = _latest_by_sku_statement(with_period=period is not None)
+    row = (await session.execute(stmt, params)).first()
+    if row is None:
+        return None, None
+    return row.item_sku, (row if row.id is not None else None)
+
+
+@functools.cache
+def _latest_by_sku_statement(*, with_period: bool) -> Select[Any]:
+    # Built once: composing this statement costs more CPU than running it.
+    by_sku = ManufacturingItem.sku == bindparam("entity")
+    item = (
+        select(ManufacturingItem.id, ManufacturingItem.sku.label("item_sku"))
+        .where(or_(by_sku, ManufacturingItem.id == bindparam("item_id", type_=Uuid)))
+        .order_by(by_sku.desc())
+        .limit(1)
+        .subquery("item")
+    )
+    latest = select(*Forecast.__table__.columns).where(
+        Forecast.entity_id == item.c.id,
+        Forecast.site == bindparam("site"),
+        Forecast.forecast_type == bindparam("type"),
+        Forecast.is_official.is_(True),
+    )
+    if with_period:
+        latest = latest.where(Forecast.period == bindparam("period"))
+    found = latest.order_by(Forecast.created_at.desc()).limit(1).lateral("latest")
+    return select(item.c.item_sku, found).select_from(item.outerjoin(found, true()))
 
 
 async def items_to_forecast(session: AsyncSession, *, forecast_type: str, site: str) -> list[str]:

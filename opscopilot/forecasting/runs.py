@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.roles import Principal
 from opscopilot.access.service import audit
-from opscopilot.core.errors import NotFoundError, ValidationFailed
+from opscopilot.core.errors import NotFoundError, ServiceUnavailable, ValidationFailed
 from opscopilot.core.metrics import FORECAST_SECONDS
 from opscopilot.core.settings import Settings
 from opscopilot.forecasting import ENGINE_VERSION, queries
@@ -125,9 +125,26 @@ async def start_bulk_run(
         )  # fmt: skip
         await session.commit()
     if queue is not None:
-        await defer_partitions(queue, run_id=run.id, partitions=range(len(chunks)))
+        for no in range(len(chunks)):
+            try:
+                await defer_partitions(queue, run_id=run.id, partitions=[no])
+            except ServiceUnavailable:
+                await _refused(sessions, run_id=run.id, partitions=range(no, len(chunks)))
+                raise
     async with sessions() as session:
         return await get_run(session, run_id=run.id, principal=principal)
+
+
+async def _refused(sessions: SessionFactory, *, run_id: uuid.UUID, partitions: Any) -> None:
+    """The queue refused these partitions (its pool stayed busy: the caller gets a 503).
+    They fail now, so the run ends instead of waiting on jobs that do not exist; resuming
+    it queues them again."""
+    async with sessions() as session:
+        for no in partitions:
+            part = await _partition(session, run_id, no)
+            if part is not None and part.status == "pending":
+                await _close_partition(session, run_id, part, error="could not be queued")
+        await session.commit()
 
 
 async def defer_partitions(

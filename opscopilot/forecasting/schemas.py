@@ -243,3 +243,21 @@ class ResolveBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     note: str | None = Field(None, max_length=2000)
+
+
+class ForecastChangeRead(BaseModel):
+    """How an item's latest official forecast moved against the previous official one of the
+    same item, type and period: totals over the periods both forecasts cover."""
+
+    sku: str
+    item_id: uuid.UUID
+    site: str
+    forecast_type: str
+    period: str
+    periods: int = Field(description="Periods both forecasts cover.")
+    before: float = Field(description="The previous forecast's total over those periods.")
+    after: float = Field(description="The latest forecast's total over those periods.")
+    change_pct: float = Field(description="after / before - 1, in percent.")
+    forecast_id: uuid.UUID
+    created_at: datetime = Field(description="When the latest forecast was made.")
+    previous_created_at: datetime

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.roles import Principal
@@ -113,7 +114,8 @@ def _check_period(period: str | None) -> Period | None:
     return period  # type: ignore[return-value]
 
 
-def forecast_read(row: Forecast) -> ForecastRead:
+def forecast_read(row: Forecast | Row[Any]) -> ForecastRead:
+    """The API shape of a stored forecast: its ORM row, or a row of its table's columns."""
     components = dict(row.components or {})
     return ForecastRead(
         id=row.id,
@@ -230,17 +232,20 @@ async def _latest_row(
     settings: Settings,
     period: str | None,
     site: str | None,
-) -> Forecast:
+) -> Row[Any]:
+    """The latest official forecast's columns, in one statement (every forecast question
+    reads it); 404 naming what is missing: the item, or its forecast."""
     _check_type(forecast_type)
     checked = _check_period(period)
     where = resolve_site(site, principal, settings)
-    item = await queries.item_facts(session, entity_id=entity_id, site=where)
-    row = await queries.latest_forecast(
-        session, item_id=item.id, site=where, forecast_type=forecast_type, period=checked
+    sku, row = await queries.latest_forecast_by_sku(
+        session, entity_id=entity_id, site=where, forecast_type=forecast_type, period=checked
     )
+    if sku is None:
+        raise NotFoundError(f"no item with sku or id {entity_id!r}", field="sku")
     if row is None:
         raise NotFoundError(
-            f"no {forecast_type} forecast of {item.sku} at site {where} yet; "
+            f"no {forecast_type} forecast of {sku} at site {where} yet; "
             "POST /api/v1/forecasts computes one",
             field="entity_id",
         )

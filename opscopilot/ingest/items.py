@@ -112,16 +112,18 @@ async def list_items(
     if q:
         from opscopilot.store.search import search_items  # the search part of the store
 
-        hits = await search_items(session, query=q, limit=limit, sites=sites)
-        params = await _params(session, [h.item for h in hits], sites)
+        hits = await search_items(session, query=q, limit=limit, sites=sites, site_params=True)
+        # each item read once: `items` and `matches` share it (serialised twice, same JSON)
+        reads = [
+            item_read(h.item, [SiteParamsRead(**p._asdict()) for p in h.site_params]) for h in hits
+        ]
         return ItemList(
-            items=[item_read(h.item, params.get(h.item.id)) for h in hits],
+            items=reads,
             matches=[
-                ItemMatch(item=item_read(h.item, params.get(h.item.id)), score=float(h.score),
-                          matched=json_safe(h.matched))
-                for h in hits
+                ItemMatch(item=read, score=float(h.score), matched=json_safe(h.matched))
+                for read, h in zip(reads, hits, strict=True)
             ],
-        )  # fmt: skip
+        )
     stmt = select(ManufacturingItem).order_by(ManufacturingItem.sku).limit(limit + 1)
     if category:
         stmt = stmt.where(ManufacturingItem.category == category)

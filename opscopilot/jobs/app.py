@@ -7,6 +7,7 @@ that search_path.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from opscopilot.core.settings import Settings
 from opscopilot.jobs.maintenance import blueprint as maintenance_blueprint
 from opscopilot.jobs.retention import blueprint as retention_blueprint
 from opscopilot.jobs.runtime import JobsRuntime
+from opscopilot.store.pools import SheddingPool
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,19 @@ def _load_domain_blueprints() -> None:
                 raise
 
 
-def build_app(conninfo: str, settings: Settings, *, pool_max: int = 4) -> procrastinate.App:
+def build_app(conninfo: str, settings: Settings) -> procrastinate.App:
     connector = procrastinate.PsycopgConnector(
         conninfo=conninfo,
         kwargs={"options": f"-c search_path={JOBS_SCHEMA}"},
         min_size=1,
-        max_size=pool_max,
+        max_size=settings.jobs.pool_size,
+        # A defer waiting on a busy pool fails fast with a 503 rather than hanging a request.
+        # (The message is bound here: the other arguments also reach procrastinate's own sync
+        # pool, should anything use the connector before it is opened.)
+        pool_factory=functools.partial(
+            SheddingPool, busy_message="the job queue is busy; retry shortly"
+        ),
+        timeout=settings.jobs.pool_timeout_s,
     )
     app = procrastinate.App(connector=connector)
     _load_domain_blueprints()

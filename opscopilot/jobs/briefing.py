@@ -1,6 +1,8 @@
 """Shift briefings: at each shift start of each plant (sites.shifts, in the site's timezone),
-one digest per channel of the open stockout risks with their dates, other open alerts, open
-approvals and failed or stale ingestion, read from the services (facts, nothing invented).
+one digest per channel of the open stockout risks with their dates, other open alerts, the
+biggest forecast changes of the last day, open approvals and failed or stale ingestion,
+written by the agent (agent/scheduled.py) as the site's service user from its read-only
+tools' results (facts, nothing invented).
 
 `schedule.briefings` ticks on `settings.schedule.briefing_cron`; each tick posts the shifts
 that started within GRACE before it, each once (claim-before-post, period key = local date
@@ -13,21 +15,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import procrastinate
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from opscopilot.agent.scheduled_tasks import ScheduledTask
 from opscopilot.core.settings import Settings
-from opscopilot.forecasting.service import list_active_alerts
-from opscopilot.ingest.health import ingestion_health
 from opscopilot.jobs.runtime import runtime_of
 from opscopilot.jobs.scheduled_posts import Poster, SessionFactory, post_once
-from opscopilot.jobs.schedules import service_principal, slack_poster
-from opscopilot.prompts import render
-from opscopilot.store.models import Approval, Site
+from opscopilot.jobs.schedules import open_writer, service_principal, slack_poster
+from opscopilot.store.models import Site
+
+if TYPE_CHECKING:
+    from opscopilot.agent.scheduled import ScheduledWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,9 @@ blueprint = procrastinate.Blueprint()
 BRIEFING_TASK = "schedule.briefings"
 BRIEFING_KIND = "briefing"
 GRACE = timedelta(hours=1)
-MAX_LINES = 10
+# The forecast changes a briefing reports: those of the day before its shift start, so each
+# shift of the day sees the nightly run's changes.
+CHANGES_WINDOW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -73,39 +77,28 @@ def shift_starts(
     return sorted(found, key=lambda s: s.at)
 
 
-async def compose_briefing(session: AsyncSession, *, start: ShiftStart) -> str:
-    principal = await service_principal(session, site=start.site)
-    alerts = await list_active_alerts(session, principal=principal, site=start.site, limit=50)
-    stockouts = [
-        {"severity": a.severity, "sku": a.sku, "message": a.message,
-         "date": a.details.get("stockout_date") or a.details.get("date") or "unknown"}
-        for a in alerts if a.alert_type == "stockout_risk"
-    ]  # fmt: skip
-    others = [a for a in alerts if a.alert_type != "stockout_risk"]
-    approvals = (
-        await session.scalars(
-            select(Approval.description)
-            .where(Approval.site == start.site, Approval.status == "pending")
-            .order_by(Approval.created_at)
-        )
-    ).all()
-    health = await ingestion_health(session, sites=(start.site,))
-    await session.commit()  # ingestion_health expires stale leases; the service user is kept
-    return render(
-        "schedule/briefing",
+async def compose_briefing(
+    sessions: SessionFactory, *, start: ShiftStart, writer: ScheduledWriter
+) -> str:
+    async with sessions() as session:
+        principal = await service_principal(session, site=start.site)
+        await session.commit()
+    task = ScheduledTask.briefing(
         site=start.site,
-        shift=start.shift.capitalize(),
+        shift=start.shift,
         local_start=start.at.strftime("%Y-%m-%d %H:%M %Z"),
-        stockouts=stockouts[:MAX_LINES],
-        other_alerts=others[:MAX_LINES],
-        approvals=list(approvals),
-        ingestion={"status": health.status, "failed": len(health.failed_batches),
-                   "stale": health.stale_sources},
-    )  # fmt: skip
+        since=start.at - CHANGES_WINDOW,
+    )
+    return (await writer.write(task, principal=principal)).text
 
 
 async def post_briefings(
-    sessions: SessionFactory, *, now: datetime, channels: list[str], poster: Poster
+    sessions: SessionFactory,
+    *,
+    now: datetime,
+    channels: list[str],
+    poster: Poster,
+    writer: ScheduledWriter,
 ) -> int:
     """Post the briefing of every shift that started within GRACE before `now`, once each."""
     async with sessions() as session:
@@ -120,8 +113,7 @@ async def post_briefings(
             for channel in channels:
 
                 async def compose(start: ShiftStart = start) -> str:
-                    async with sessions() as session:
-                        return await compose_briefing(session, start=start)
+                    return await compose_briefing(sessions, start=start, writer=writer)
 
                 ts = await post_once(
                     sessions, kind=BRIEFING_KIND, site=start.site, channel=channel,
@@ -135,12 +127,14 @@ async def post_briefings(
 async def briefings_job(context: procrastinate.JobContext, timestamp: int) -> int:
     runtime = runtime_of(context)
     channels = list(runtime.settings.schedule.briefing_channels)
-    posted = await post_briefings(
-        runtime.database().sessions,
-        now=datetime.fromtimestamp(timestamp, UTC),
-        channels=channels,
-        poster=slack_poster(runtime.settings),
-    )
+    async with await open_writer(runtime.settings, runtime.database()) as writer:
+        posted = await post_briefings(
+            runtime.database().sessions,
+            now=datetime.fromtimestamp(timestamp, UTC),
+            channels=channels,
+            poster=slack_poster(runtime.settings),
+            writer=writer,
+        )
     if posted:
         log.info("shift briefings posted", extra={"count": posted})
     return posted

@@ -8,17 +8,19 @@ once per tick however many workers run). It starts the runs and defers `schedule
 which waits for the runs to finish (re-deferring itself, up to `summary_wait_s`) and posts
 with claim-before-post (jobs/scheduled_posts.py), so a retried job never posts twice.
 
-The summary repeats no alert: it lists the `alert.raised` events (emitted only for new or
-worse alerts) since the previous summary, one line each, rendered from the template
-prompts/schedule/summary.j2 — facts from the store, nothing invented.
+The agent writes the summary (agent/scheduled.py), as the site's service user with read-only
+tools: the runs' progress (`forecast_run_status`) and the alerts announced as new or worse
+since the channel's previous summary (`alert_changes`; only new or worse alerts emit
+`alert.raised`), so it repeats no alert. Its facts come from those tools, nothing invented.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from procrastinate.types import JSONValue
@@ -27,14 +29,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.access.roles import Principal
+from opscopilot.agent.scheduled_tasks import ScheduledTask
 from opscopilot.core.settings import Settings
 from opscopilot.forecasting import queries
 from opscopilot.forecasting.runs import start_scheduled_runs
 from opscopilot.jobs.runtime import runtime_of
 from opscopilot.jobs.scheduled_posts import Poster, SessionFactory, post_once
-from opscopilot.notify.events import ALERT_RAISED
-from opscopilot.prompts import render
-from opscopilot.store.models import ForecastRun, OutboxEvent, ScheduledPost, Site, User
+from opscopilot.store.engine import Database
+from opscopilot.store.models import ForecastRun, ScheduledPost, Site, User
+
+if TYPE_CHECKING:
+    from opscopilot.agent.scheduled import ScheduledWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +86,6 @@ async def start_site_runs(
     )
 
 
-async def _changes(session: AsyncSession, *, site: str, since: datetime) -> list[dict[str, Any]]:
-    """Alerts announced (new or worse) since `since`: the latest announcement of each."""
-    events = await session.scalars(
-        select(OutboxEvent)
-        .where(OutboxEvent.event_type == ALERT_RAISED, OutboxEvent.site == site,
-               OutboxEvent.created_at > since)
-        .order_by(OutboxEvent.id)
-    )  # fmt: skip
-    latest: dict[str, dict[str, Any]] = {}
-    for event in events.all():
-        latest[event.aggregate_id] = event.payload
-    return list(latest.values())
-
-
 async def _previous_summary_at(
     session: AsyncSession, *, site: str, channel: str, period_key: str
 ) -> datetime | None:
@@ -117,30 +108,23 @@ async def post_summaries(
     period_key: str,
     run_ids: list[uuid.UUID],
     poster: Poster,
+    writer: ScheduledWriter,
 ) -> int:
-    """One summary per channel for this period; returns how many were posted now."""
+    """One summary per channel for this period, written by the agent; returns how many
+    were posted now."""
     posted = 0
     for channel in channels:
 
         async def compose(channel: str = channel) -> str:
             async with sessions() as session:
-                now = datetime.now(UTC)
                 previous = await _previous_summary_at(
                     session, site=site, channel=channel, period_key=period_key
                 )
-                since = previous or now - FIRST_LOOKBACK
-                runs = (
-                    await session.scalars(select(ForecastRun).where(ForecastRun.id.in_(run_ids)))
-                ).all()
-                return render(
-                    "schedule/summary",
-                    site=site,
-                    runs=len(runs),
-                    items_done=sum(r.items_done for r in runs),
-                    items_total=sum(r.items_total for r in runs),
-                    changes=await _changes(session, site=site, since=since),
-                    since=since.strftime("%Y-%m-%d %H:%M UTC"),
-                )
+                principal = await service_principal(session, site=site)
+                await session.commit()
+            since = previous or datetime.now(UTC) - FIRST_LOOKBACK
+            task = ScheduledTask.summary(site=site, since=since, run_ids=[str(r) for r in run_ids])
+            return (await writer.write(task, principal=principal)).text
 
         ts = await post_once(
             sessions, kind=SUMMARY_KIND, site=site, channel=channel, period_key=period_key,
@@ -148,6 +132,19 @@ async def post_summaries(
         )  # fmt: skip
         posted += ts is not None
     return posted
+
+
+def _new_writer(settings: Settings, db: Database) -> ScheduledWriter:
+    from opscopilot.agent.scheduled import ScheduledWriter
+
+    return ScheduledWriter(settings, db)
+
+
+async def open_writer(settings: Settings, db: Database) -> ScheduledWriter:
+    """The agent that writes summaries and briefings. Built in a thread: the first time, it
+    imports the agent and its tools (seconds on a busy machine), which on the worker's loop
+    would stall its heartbeats and periodic deferrals."""
+    return await asyncio.to_thread(_new_writer, settings, db)
 
 
 def slack_poster(settings: Settings) -> Poster:
@@ -206,14 +203,16 @@ async def summary_job(
             SUMMARY_TASK, schedule_in={"seconds": WAIT_STEP_S}
         ).defer_async(site=site, period_key=period_key, run_ids=again, deadline=deadline)
         return 0
-    return await post_summaries(
-        sessions,
-        site=site,
-        channels=list(runtime.settings.schedule.summary_channels),
-        period_key=period_key,
-        run_ids=ids,
-        poster=slack_poster(runtime.settings),
-    )
+    async with await open_writer(runtime.settings, runtime.database()) as writer:
+        return await post_summaries(
+            sessions,
+            site=site,
+            channels=list(runtime.settings.schedule.summary_channels),
+            period_key=period_key,
+            run_ids=ids,
+            poster=slack_poster(runtime.settings),
+            writer=writer,
+        )
 
 
 @blueprint.task(name=RUN_TASK, pass_context=True, queueing_lock=RUN_TASK)

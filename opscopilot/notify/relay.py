@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 # A `sending` row is claimed again after this; longer than any one delivery may take.
 LEASE_S = 120.0
-# Deliveries in flight at once (more helps slow providers; on loopback httpx gets slower).
+# Deliveries in flight at once (more helps slow providers).
 DEFAULT_CONCURRENCY = 16
 DELIVERY_TIMEOUT_S = 60.0
 MAX_RETRY_AFTER_S = 3600.0

@@ -21,12 +21,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Literal
-
-from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from typing import TYPE_CHECKING, Any, Literal
 
 from opscopilot.core.errors import OpsCopilotError, ValidationFailed
+
+if TYPE_CHECKING:
+    # Jinja2 is imported where templates are checked or rendered, not when the API starts.
+    from jinja2 import Template
+    from jinja2.sandbox import SandboxedEnvironment
 
 TemplatePart = Literal["subject", "text", "html", "slack_blocks"]
 PARTS: tuple[TemplatePart, ...] = ("subject", "text", "html", "slack_blocks")
@@ -145,6 +147,8 @@ class TemplateRenderError(OpsCopilotError):
 
 def validate_template(template: NotificationTemplate, *, declared: Iterable[str]) -> None:
     """Raise TemplateValidationError listing every problem; return quietly if none."""
+    from jinja2 import TemplateSyntaxError, meta
+
     allowed = frozenset(declared)
     problems: list[TemplateProblem] = []
     for part in ("subject", "text"):
@@ -178,6 +182,8 @@ def render_template(
     template: NotificationTemplate, variables: Mapping[str, Any]
 ) -> RenderedTemplate:
     """Render every part; TemplateRenderError names the part and the cause."""
+    from jinja2 import TemplateError
+
     out: dict[str, str] = {}
     for part, source in template.parts().items():
         try:
@@ -212,6 +218,8 @@ def default_template(notification_type: str) -> NotificationTemplate:
 def _sample_render_problems(
     template: NotificationTemplate, sample: Mapping[str, Any]
 ) -> list[TemplateProblem]:
+    from jinja2 import TemplateError
+
     for part, source in template.parts().items():
         try:
             rendered = _compiled(part, source).render(sample)
@@ -251,6 +259,9 @@ def _num(value: Any) -> Any:
 
 @cache
 def _environment(part: TemplatePart) -> SandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
     options: dict[str, Any] = {
         "undefined": StrictUndefined,
         "trim_blocks": True,

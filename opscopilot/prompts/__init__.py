@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+if TYPE_CHECKING:
+    # Jinja2 is imported on the first render, not by every module that may render later.
+    import jinja2
 
 SUFFIX = ".j2"
 
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("opscopilot", "prompts"),
         undefined=jinja2.StrictUndefined,

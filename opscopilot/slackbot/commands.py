@@ -18,7 +18,7 @@ from opscopilot.agent.events import TurnRequest
 from opscopilot.core.errors import OpsCopilotError
 from opscopilot.slackbot import service
 from opscopilot.slackbot.bot import SlackBot
-from opscopilot.slackbot.text import escape, split
+from opscopilot.slackbot.text import escape, refusal, split
 from opscopilot.store.models import ChatThread
 
 COMMAND = "/copilot"
@@ -67,7 +67,7 @@ async def quick_answer(
             session.add(thread)
             await session.commit()
     except OpsCopilotError as exc:
-        await respond(text=escape(exc.message), response_type="ephemeral")
+        await respond(text=escape(refusal(exc)), response_type="ephemeral")
         return
     request = TurnRequest(
         thread_id=thread.id, message=question, principal=principal, site=site, surface="slack"

@@ -9,7 +9,10 @@ holding back a tail that might still become one of those patterns.
 
 from __future__ import annotations
 
+import math
 import re
+
+from opscopilot.core.errors import OpsCopilotError, RateLimited
 
 # Slack's limit for markdown_text per call and for a markdown block.
 TEXT_LIMIT = 12_000
@@ -103,3 +106,11 @@ def question_from(text: str, *, bot_user_id: str | None) -> str:
     text = _SLACK_MARKUP.sub(plain, text)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
     return text.strip()
+
+
+def refusal(exc: OpsCopilotError) -> str:
+    """What a person reads when a question is refused before the agent runs."""
+    if isinstance(exc, RateLimited):
+        wait = max(1, math.ceil(exc.retry_after))
+        return f"Please slow down a little: {exc.message}. Try again in {wait} s."
+    return exc.message

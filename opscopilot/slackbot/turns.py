@@ -20,7 +20,7 @@ from opscopilot.core.logging import thread_id_var
 from opscopilot.slackbot import blocks, service
 from opscopilot.slackbot.bot import SlackBot
 from opscopilot.slackbot.reply import ThreadReply
-from opscopilot.slackbot.text import escape, question_from
+from opscopilot.slackbot.text import escape, question_from, refusal
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def answer_question(
             )
             await session.commit()
     except OpsCopilotError as exc:
-        await post_notice(bot, place, exc.message)
+        await post_notice(bot, place, refusal(exc))
         return
     request = TurnRequest(
         thread_id=thread.id,

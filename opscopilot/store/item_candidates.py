@@ -1,4 +1,5 @@
-"""The candidate query of item search: every channel in one statement, one round trip.
+"""The candidate query of item search: every channel in one statement, one round trip,
+each candidate with its item's row.
 
 Channels, each answering (channel, item id, distance):
 - `sku`: the SKU as typed, with separators dropped ("sen80314"), a SKU-looking word of the
@@ -10,16 +11,18 @@ Channels, each answering (channel, item id, distance):
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import text
+from sqlalchemy import JSON, Float, String, Text, Uuid, column, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import ColumnClause
 
+from opscopilot.store.models.items import ManufacturingItem
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
 from opscopilot.store.vectors import knn_sql, query_param, set_search_depth
 
@@ -29,17 +32,62 @@ _SKU_LIKE = re.compile(r"^[\w./\-]{3,}$")
 _COMPACT_SKU = "regexp_replace(lower(i.sku), '[^a-z0-9]', '', 'g')"
 TRIGRAM_TEXT = "lower(name || ' ' || coalesce(supplier_name, ''))"
 TRIGRAM_INDEX = "ix_manufacturing_items_name_trgm"
+# The candidates carry their item's whole row (the statement joins it anyway), so that
+# search builds the few items it answers with without another round trip. Most candidates
+# are ranked and dropped: the JSON attributes come as text, decoded only for the items
+# answered with (`item_row`), and the terms untyped (asyncpg's list of str as it is):
+# decoding ~80 JSON documents a query was most of the Python time of reading candidates.
+_ITEM_COLUMNS = list(ManufacturingItem.__table__.columns)
+_RAW_JSON = frozenset(c.name for c in _ITEM_COLUMNS if isinstance(c.type, JSON))
+_ITEM_SELECT = ", ".join(
+    f"i.{c.name}::text AS it_{c.name}" if c.name in _RAW_JSON else f"i.{c.name} AS it_{c.name}"
+    for c in _ITEM_COLUMNS
+)
+_RESULT_COLUMNS = [
+    column("ch", String),
+    column("id", Uuid),
+    column("d", Float),
+    column("terms"),
+    *(column(f"it_{c.name}", Text if c.name in _RAW_JSON else c.type) for c in _ITEM_COLUMNS),
+]
+
+ITEM_OFFSET = 4  # ch, id, d, terms
+# Planning parameters per site, as parallel arrays ordered by site (native array decoding:
+# the floats come as the server holds them).
+_PARAMS = ("site", "lead_time_days", "lead_time_std_days", "safety_stock", "reorder_point")
+_PARAMS_AGG = ", ".join(f"array_agg(p.{c} ORDER BY p.site) AS ps_{c}" for c in _PARAMS)
+_PARAMS_SELECT = ", ".join(f"sp.ps_{c}" for c in _PARAMS)
+_PARAMS_COLUMNS: list[ColumnClause[Any]] = [column(f"ps_{c}") for c in _PARAMS]
+_SKU_AT = ITEM_OFFSET + [c.name for c in _ITEM_COLUMNS].index("sku")
 
 _trigram: dict[str, bool] = {}
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # ~80 per query: a tuple is cheaper to make than a dataclass
     channel: str
     item_id: uuid.UUID
     distance: float
     sku: str
     terms: list[str] | None  # canonical tokens of the item's text, from its fuzzy row
+    row: Sequence[Any]  # the statement's row: the item's columns from `ITEM_OFFSET` on
+
+
+class SiteParams(NamedTuple):
+    site: str
+    lead_time_days: float | None
+    lead_time_std_days: float | None
+    safety_stock: float | None
+    reorder_point: float | None
+
+
+def item_row(candidate: Candidate) -> dict[str, Any]:
+    """The candidate's item row by column name, its JSON decoded."""
+    values = candidate.row
+    out = {c.name: values[n] for n, c in enumerate(_ITEM_COLUMNS, ITEM_OFFSET)}
+    for name in _RAW_JSON:
+        if out[name] is not None:
+            out[name] = json.loads(out[name])
+    return out
 
 
 async def trigram_available(session: AsyncSession) -> bool:
@@ -119,9 +167,11 @@ async def fetch_candidates(
     ef_search: int,
     sites: tuple[str, ...] | None,
     exact: bool,
+    site_params: bool = False,
 ) -> list[Candidate]:
     """A row per channel that found an item; `vectors` holds the query embedded per model.
-    Items deleted since their vectors were written drop out here."""
+    Items deleted since their vectors were written drop out here. `site_params`: each row
+    also carries its item's planning parameters at `sites` (see `site_params_of`)."""
     vec_where = site_clause("e.entity_id") if sites else ""
     item_where = site_clause("i.id") if sites else ""
     # one vector channel (the default model is also the fuzzy one) looks twice as deep
@@ -155,11 +205,34 @@ async def fetch_candidates(
     if vectors and not exact:
         await set_search_depth(session, ef_search=max(ef_search, params["kv"]))
     ctes.append(f"cand AS ({' UNION ALL '.join(parts)})")
+    columns, more, lateral = _RESULT_COLUMNS, "", ""
+    if site_params:
+        # the answer's planning parameters in the same round trip, not a query after it
+        mine = ""
+        if sites is not None:
+            mine = "AND p.site = ANY(:param_sites)"
+            params["param_sites"] = list(sites)
+        columns, more = _RESULT_COLUMNS + _PARAMS_COLUMNS, f", {_PARAMS_SELECT}"
+        lateral = (
+            f" LEFT JOIN LATERAL (SELECT {_PARAMS_AGG} FROM item_site_params p "
+            f"WHERE p.item_id = cand.id {mine}) sp ON true"
+        )
     sql = (
-        f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, i.sku, "
-        "coalesce(cand.terms, t.terms) AS terms FROM cand JOIN manufacturing_items i ON "
-        "i.id = cand.id LEFT JOIN embeddings t ON cand.terms IS NULL AND t.entity_type = 'item' "
-        f"AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}'"
+        f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, "
+        f"coalesce(cand.terms, t.terms) AS terms, {_ITEM_SELECT}{more} FROM cand "
+        "JOIN manufacturing_items i ON i.id = cand.id LEFT JOIN embeddings t ON cand.terms IS "
+        "NULL AND t.entity_type = 'item' AND t.entity_id = cand.id "
+        f"AND t.model = '{FUZZY_EMBEDDING_MODEL}'{lateral}"
     )
-    rows = await session.execute(text(sql), params)
-    return [Candidate(r.ch, r.id, float(r.d), r.sku, r.terms) for r in rows]
+    rows = (await session.execute(text(sql).columns(*columns), params)).all()
+    return [Candidate(r[0], r[1], float(r[2]), r[_SKU_AT], r[3], r) for r in rows]
+
+
+def site_params_of(candidate: Candidate) -> list[SiteParams]:
+    """The planning parameters per site of a candidate's item (`site_params=True`), by
+    site, limited to the sites searched."""
+    at = ITEM_OFFSET + len(_ITEM_COLUMNS)
+    sites, *values = candidate.row[at : at + len(_PARAMS)]
+    if sites is None:
+        return []
+    return [SiteParams(site, *(v[n] for v in values)) for n, site in enumerate(sites)]

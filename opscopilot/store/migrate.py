@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
@@ -30,12 +32,35 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+# pg_advisory_lock key held while migrating ("opsc"): any number of processes may start at once.
+MIGRATION_LOCK_KEY = 0x6F707363
+
+
+@contextmanager
+def migration_lock(url: str) -> Iterator[None]:
+    """Held by one process at a time, across the whole database: `serve --workers N`, a
+    worker and a migration job starting together on an empty database would otherwise each
+    create alembic_version and the tables, and all but one fail."""
+    engine = create_engine(psycopg_sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    with migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
-    command.downgrade(alembic_config(url), revision)
+    with migration_lock(url):
+        command.downgrade(alembic_config(url), revision)
 
 
 def head_revision(url: str) -> str | None:
@@ -59,5 +84,9 @@ def upgrade_if_behind(url: str) -> bool:
     """Upgrade at process start when the database is behind; True when it upgraded."""
     if not is_behind(url):
         return False
-    upgrade(url)
+    with migration_lock(url):
+        # Another process may have upgraded while this one waited for the lock.
+        if not is_behind(url):
+            return False
+        command.upgrade(alembic_config(url), "head")
     return True

@@ -1,6 +1,7 @@
 """Finding items the way people ask for them, and keeping their vectors current.
 
-`search_items` gathers candidates in one round trip (item_candidates.py): the SKU (exact,
+`search_items` gathers candidates in one round trip (item_candidates.py), each with its
+item's row, so the items it answers with cost no further query. The channels: the SKU (exact,
 without separators, or a typed prefix) and external ids; the fuzzy channel, hashed
 character n-gram and word vectors of model `hash-ngram-256` (typo-tolerant, no pg_trgm
 needed); the semantic channel, the configured embedding model when it is another one; and
@@ -18,15 +19,26 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlalchemy.orm.util import identity_key
 
 from opscopilot.store.doc_search import DocHit, search_documents
 from opscopilot.store.embedders import EmbeddingError, get_embedder
 from opscopilot.store.engine import Database
-from opscopilot.store.item_candidates import ensure_trigram_index, fetch_candidates
+from opscopilot.store.item_candidates import (
+    Candidate,
+    SiteParams,
+    ensure_trigram_index,
+    fetch_candidates,
+    item_row,
+    site_params_of,
+)
 from opscopilot.store.models.items import ManufacturingItem
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
 from opscopilot.store.ranking import Coverage, channel_ranks, rrf
@@ -57,6 +69,7 @@ __all__ = [
 # recall@10 at a given breadth varies from one graph build to the next (random levels):
 # at 100,000 items, ef_search 300 gave 0.964, 0.946 and 0.942 on three builds, 400 gave
 # 0.970, 0.964 and 0.956 (bench/search): 400 keeps the 0.95 target, with a thin margin.
+# A fourth build: 0.946 at 200, 0.958 at 300, 0.968 at 400 (9.8 ms of server CPU a query).
 MIN_CANDIDATES = 40
 EF_SEARCH = 400
 SKU_EXACT_BONUS = 3.0
@@ -68,6 +81,8 @@ class ItemHit:
     item: ManufacturingItem
     score: float
     matched: str  # "sku", "fuzzy" or "semantic": the strongest reason it was found
+    # its planning parameters at the searched sites, by site (asked with `site_params`)
+    site_params: list[SiteParams] = field(default_factory=list)
 
 
 def item_text(item: ManufacturingItem) -> str:
@@ -240,13 +255,15 @@ async def search_items(
     model: str | None = None,
     exact: bool = False,
     ef_search: int = EF_SEARCH,
+    site_params: bool = False,
 ) -> list[ItemHit]:
     """Items for a free-text query, best first.
 
     `sites` limits the search to items used at those sites (and unclaimed ones); `model`
     overrides the configured embedding model; `exact` scans instead of using the HNSW
     indexes (the ground truth benchmarks compare against); `ef_search` is the HNSW
-    breadth (recall against time, see bench/search).
+    breadth (recall against time, see bench/search); `site_params` also reads each hit's
+    planning parameters at `sites` (all sites when None), in the same round trip.
     """
     query = query.strip()
     if not query or limit <= 0:
@@ -259,6 +276,7 @@ async def search_items(
         ef_search=ef_search,
         sites=sites,
         exact=exact,
+        site_params=site_params,
     )
     if not found:
         return []
@@ -271,29 +289,60 @@ async def search_items(
         ):
             known[item.id] = (item.sku, list(canonical_tokens(item_text(item))))
     covers = Coverage(canonical_tokens(query))
-    scored: list[tuple[float, str, uuid.UUID, str]] = []
+    item_terms = {item_id: frozenset(terms or ()) for item_id, (_sku, terms) in known.items()}
+    covers.judge(frozenset().union(*item_terms.values()))  # every distinct token at once
+    scored: list[tuple[float, str, uuid.UUID, dict[str, int]]] = []
     for item_id, channels in ranks.items():
-        sku, terms = known[item_id]
-        score = covers(frozenset(terms or ()))
-        score += sum(rrf(channels.get(c)) for c in ("semantic", "fuzzy", "trigram"))
+        score = covers(item_terms[item_id])
+        # the fused channels' RRF terms, summed in a fixed order (as sum() over them did)
+        fused = 0.0
+        for channel in _FUSED:
+            rank = channels.get(channel)
+            if rank is not None:
+                fused += rrf(rank)
+        score += fused
         if "sku" in channels:
             score += SKU_EXACT_BONUS
         elif "sku_prefix" in channels:
             score += SKU_PREFIX_BONUS + rrf(channels["sku_prefix"])
-        scored.append((round(score, 6), sku, item_id, _reason(channels)))
+        scored.append((round(score, 6), known[item_id][0], item_id, channels))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    top = scored[:limit]
-    items = {
-        i.id: i
-        for i in await session.scalars(
-            select(ManufacturingItem).where(ManufacturingItem.id.in_([s[2] for s in top]))
-        )
-    }
+    rows = {c.item_id: c for c in found}
     return [
-        ItemHit(item=items[item_id], score=score, matched=reason)
-        for score, _sku, item_id, reason in top
-        if item_id in items
+        ItemHit(
+            item=_attached(session, rows[item_id]),
+            score=score,
+            matched=_reason(channels),
+            site_params=site_params_of(rows[item_id]) if site_params else [],
+        )
+        for score, _sku, item_id, channels in scored[:limit]
     ]
+
+
+_FUSED = ("semantic", "fuzzy", "trigram")
+
+
+def _attached(session: AsyncSession, candidate: Candidate) -> ManufacturingItem:
+    """The session's item for a row the candidate query read: the one already in the
+    session if any, else one made from the row, persistent and unmodified, as a query
+    would have loaded it."""
+    key = identity_key(ManufacturingItem, (candidate.item_id,))
+    held = session.identity_map.get(key)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    # Filled the way a query's loader fills it (the instance's dict), not through the
+    # constructor, whose per-attribute change events cost more than the rest of the search.
+    item: ManufacturingItem = _ITEM_MANAGER.new_instance()
+    item.__dict__.update({_ATTRS[name]: value for name, value in item_row(candidate).items()})
+    make_transient_to_detached(item)
+    session.add(item)
+    return item
+
+
+_ITEM_MANAGER = manager_of_class(ManufacturingItem)
+
+
+_ATTRS = {prop.columns[0].name: prop.key for prop in sa_inspect(ManufacturingItem).column_attrs}
 
 
 def _reason(channels: dict[str, int]) -> str:

@@ -40,6 +40,8 @@ BULK_REBUILD_MIN = 2000
 INDEX_BUILD_TIMEOUT_S = 6 * 3600.0
 
 _indexed: set[tuple[str, str, int]] = set()
+# A pooled connection's info key: the HNSW breadth set on it for good (set_search_depth).
+_DEPTH_KEY = "opscopilot.hnsw_ef_search"
 
 
 def current_model() -> str:
@@ -233,7 +235,7 @@ async def _prepare_load(session: AsyncSession, *, model: str, dim: int, rows: in
     if rebuild:
         # holds the table's lock until the writer commits: meant for first and bulk loads
         await session.execute(text(f"DROP INDEX IF EXISTS {hnsw_index_name(model)}"))
-        _forget_index(model)
+        forget_index(model)
     else:
         await ensure_index(session, model=model, dim=dim)
     return rebuild
@@ -246,7 +248,8 @@ async def _rebuild_index(session: AsyncSession, *, model: str, dim: int) -> None
     await session.execute(text("ANALYZE embeddings"))
 
 
-def _forget_index(model: str) -> None:
+def forget_index(model: str) -> None:
+    """Forget that the model's index exists (it was dropped), so the next write checks."""
     for key in [k for k in _indexed if k[1] == model]:
         _indexed.discard(key)
 
@@ -262,7 +265,25 @@ async def delete_vectors(
 
 
 async def set_search_depth(session: AsyncSession, *, ef_search: int) -> None:
-    """HNSW breadth for this transaction; filtered scans keep going until enough rows pass."""
+    """HNSW breadth for the session's k-NN queries; filtered scans keep going until enough
+    rows pass.
+
+    A search would spend a round trip per query on this (as many as its k-NN itself on a
+    warm index), so a pooled connection that is idle gets it as its own session setting,
+    once: pgvector's settings only steer HNSW scans, and every k-NN path of ours sets the
+    breadth it wants. Inside a transaction already begun, it is set for that transaction.
+    """
+    conn = await session.connection()
+    if conn.info.get(_DEPTH_KEY) == ef_search:
+        return
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is not None and not driver.is_in_transaction():
+        # before the session's lazy BEGIN; SET outlives it, a rollback does not undo it
+        await driver.execute(
+            f"SET hnsw.ef_search = {int(ef_search)}; SET hnsw.iterative_scan = relaxed_order"
+        )
+        conn.info[_DEPTH_KEY] = ef_search
+        return
     await session.execute(
         text(
             "SELECT set_config('hnsw.ef_search', :ef, true), "

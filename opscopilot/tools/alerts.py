@@ -10,6 +10,8 @@ from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
 from pydantic import BaseModel, Field
 
+from opscopilot.core.errors import ValidationFailed
+from opscopilot.forecasting import alerts as forecast_alerts
 from opscopilot.forecasting import service as forecasting
 from opscopilot.forecasting.rules import Severity
 from opscopilot.forecasting.schemas import AlertRead
@@ -22,6 +24,7 @@ REQUIRES: tuple[str, ...] = (
     "opscopilot.forecasting.service:acknowledge_alert",
     "opscopilot.forecasting.service:snooze_alert",
     "opscopilot.forecasting.service:resolve_alert",
+    "opscopilot.forecasting.alerts:alerts_raised_since",
 )
 
 
@@ -33,6 +36,8 @@ def _alert(a: AlertRead) -> dict[str, Any]:
         "alert_type": a.alert_type,
         "severity": a.severity,
         "message": a.message,
+        # When a stockout risk expects the stock to run out (the rules name it either way).
+        "date": a.details.get("stockout_date") or a.details.get("date"),
         "status": a.status,
         "acted_by": a.acted_by,
         "updated_at": a.updated_at.isoformat(),
@@ -65,6 +70,33 @@ async def active_alerts(
             limit=max(1, min(limit, 50)),
         )
     return respond("active_alerts", {"alerts": [_alert(a) for a in found], "count": len(found)})
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def alert_changes(
+    runtime: ToolRuntime[ToolContext], since: str
+) -> tuple[str, dict[str, Any]]:
+    """The forecast alerts announced as new or worse at the chat's site after a moment:
+    the latest announcement of each, oldest first. An alert that did not change is not
+    announced again, so this is what changed, not every open alert.
+
+    Args:
+        since: ISO date-time, e.g. 2026-03-01T05:00:00+00:00 (UTC when no offset is given).
+    """
+    try:
+        moment = datetime.fromisoformat(since.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"since is not an ISO date-time: {since!r}", field="since") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        changes = await forecast_alerts.alerts_raised_since(
+            session, principal=ctx.principal, site=ctx.site, since=moment
+        )
+    data = {"site": ctx.site, "since": moment.isoformat(), "changes": changes,
+            "count": len(changes)}  # fmt: skip
+    return respond("alert_changes", data)
 
 
 class AlertActionArgs(BaseModel):
@@ -117,6 +149,7 @@ async def _describe(ctx: ToolContext, args: BaseModel) -> str:
 def specs() -> list[ToolSpec]:
     return [
         ToolSpec(tool=active_alerts, tier="read", status="listing the alerts"),
+        ToolSpec(tool=alert_changes, tier="read", status="looking up what changed"),
         write_tool(
             name="alert_action",
             args_schema=AlertActionArgs,

@@ -1,4 +1,5 @@
-"""Forecast tools: compute one, read the latest with its explanation, what-if (read tier).
+"""Forecast tools: compute one, read the latest with its explanation, what-if, the biggest
+changes at the site (read tier).
 
 Computing a forecast stores it (and raises its alerts) but changes nothing outside: the
 trust tiers count it as a read, as the forecasting service does.
@@ -6,12 +7,17 @@ trust tiers count it as a read, as the forecasting service does.
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from langchain_core.tools import tool
 from langgraph.prebuilt import ToolRuntime
 
+from opscopilot.core.errors import ValidationFailed
 from opscopilot.forecasting import service as forecasting
+from opscopilot.forecasting.changes import forecast_changes as changes_since
+from opscopilot.forecasting.runs import get_run
 from opscopilot.forecasting.schemas import (
     ForecastCreate,
     ForecastRead,
@@ -25,12 +31,16 @@ REQUIRES: tuple[str, ...] = (
     "opscopilot.forecasting.service:create_forecast",
     "opscopilot.forecasting.service:get_latest_forecast",
     "opscopilot.forecasting.service:what_if",
+    "opscopilot.forecasting.runs:get_run",
+    "opscopilot.forecasting.changes:forecast_changes",
 )
 
 Reply = tuple[str, dict[str, Any]]
 ForecastType = Literal["demand", "supply", "inventory", "quality"]
 Period = Literal["daily", "weekly", "monthly", "quarterly"]
 POINTS_SHOWN = 24
+MAX_RUNS = 20
+CHANGES_WINDOW = timedelta(days=1)
 # Explanation numbers about the change against the previous forecast.
 CHANGE_KEYS = ("previous_model", "previous_level", "new_level", "change_share", "overlap_periods")
 
@@ -185,12 +195,104 @@ async def what_if(
     return respond("what_if", data)
 
 
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def forecast_run_status(runtime: ToolRuntime[ToolContext], run_ids: list[str]) -> Reply:
+    """Progress of bulk forecast runs (such as the scheduled run's): status and items
+    forecast of each, and the totals over all of them.
+
+    Args:
+        run_ids: The runs' ids (UUIDs).
+    """
+    if len(run_ids) > MAX_RUNS:
+        raise ValidationFailed(f"at most {MAX_RUNS} runs at a time", field="run_ids")
+    try:
+        ids = [uuid.UUID(r.strip()) for r in run_ids]
+    except ValueError:
+        raise ValidationFailed("run_ids must be UUIDs", field="run_ids") from None
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        runs = [await get_run(session, run_id=i, principal=ctx.principal) for i in ids]
+    data = {
+        "runs": [
+            {
+                "id": str(r.id),
+                "site": r.site,
+                "forecast_type": r.forecast_type,
+                "status": r.status,
+                "items_done": r.items_done,
+                "items_total": r.items_total,
+                "failed_partitions": r.failed_partitions,
+            }
+            for r in runs
+        ],
+        "count": len(runs),
+        "items_done": sum(r.items_done for r in runs),
+        "items_total": sum(r.items_total for r in runs),
+    }
+    return respond("forecast_run_status", data)
+
+
+@tool(parse_docstring=True, response_format="content_and_artifact")
+async def forecast_changes(
+    runtime: ToolRuntime[ToolContext],
+    since: str | None = None,
+    limit: int = 5,
+    forecast_type: ForecastType | None = None,
+) -> Reply:
+    """The items at the chat's site whose newest official forecast changed most against
+    the previous one (same item, type and period): the totals over the periods both cover,
+    before and after, and the change in percent, the largest change up or down first.
+
+    Args:
+        since: ISO date-time; only forecasts made after it (default: the last 24 hours).
+        limit: How many items to list (default 5).
+        forecast_type: Only forecasts of this type: demand, supply, inventory or quality.
+    """
+    moment = datetime.now(UTC) - CHANGES_WINDOW if since is None else _instant(since)
+    ctx = runtime.context
+    async with ctx.db.session() as session:
+        found = await changes_since(
+            session, principal=ctx.principal, site=ctx.site, since=moment,
+            limit=max(1, min(limit, 20)), forecast_type=forecast_type,
+        )  # fmt: skip
+    # Rounded here as a text would print them, so every figure quoted is in the result.
+    data = {
+        "site": ctx.site,
+        "since": moment.isoformat(),
+        "changes": [
+            {
+                "sku": c.sku,
+                "forecast_type": c.forecast_type,
+                "period": c.period,
+                "periods": c.periods,
+                "before": round(c.before, 2),
+                "after": round(c.after, 2),
+                "change_pct": round(c.change_pct, 1),
+                "created_at": c.created_at.astimezone(UTC).isoformat(),
+            }
+            for c in found
+        ],
+        "count": len(found),
+    }
+    return respond("forecast_changes", data)
+
+
+def _instant(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(f"since is not an ISO date-time: {value!r}", field="since") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def specs() -> list[ToolSpec]:
     return [
         ToolSpec(tool=run_forecast, tier="read", status="computing the forecast"),
         ToolSpec(tool=get_forecast, tier="read", status="reading the latest forecast"),
         ToolSpec(tool=explain_forecast, tier="read", status="explaining the forecast"),
         ToolSpec(tool=what_if, tier="read", status="projecting the scenario"),
+        ToolSpec(tool=forecast_run_status, tier="read", status="checking the forecast runs"),
+        ToolSpec(tool=forecast_changes, tier="read", status="comparing the latest forecasts"),
     ]
 
 

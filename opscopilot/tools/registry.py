@@ -30,6 +30,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "opscopilot.tools.notifications",
     "opscopilot.tools.models",
     "opscopilot.tools.actions",
+    "opscopilot.tools.approvals",
 )
 
 

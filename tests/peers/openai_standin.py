@@ -116,8 +116,15 @@ class OpenAIStandIn:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         self.port = int(sock.getsockname()[1])
+        # Keep idle connections longer than the client's pool does (httpx: 5 s), as hosted
+        # providers do: at uvicorn's default of 5 s both sides close at the same moment and a
+        # reused connection fails as a connection error.
         config = uvicorn.Config(
-            self.build_app(), log_level="warning", timeout_graceful_shutdown=1, lifespan="off"
+            self.build_app(),
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=75,
+            lifespan="off",
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

@@ -37,6 +37,8 @@ class WebhookRequest:
     body: bytes
     verdict: str  # "ok", "duplicate", "bad signature", "stale timestamp", "failed on purpose"
     status: int
+    # The sender's (address, port): the same for requests sent over one kept-alive connection.
+    peer: tuple[str, int] | None = None
 
 
 class WebhookReceiver(ThreadedHTTPPeer):
@@ -117,8 +119,20 @@ class WebhookReceiver(ThreadedHTTPPeer):
                 else:
                     self._effects[msg_id] = json.loads(body)
             self._requests.append(
-                WebhookRequest(request.path, dict(request.headers), body, verdict, status)
+                WebhookRequest(
+                    request.path,
+                    dict(request.headers),
+                    body,
+                    verdict,
+                    status,
+                    _peer(request),
+                )
             )
         if status == 200 and self.delay_s:
             await asyncio.sleep(self.delay_s)
         return web.json_response({"verdict": verdict}, status=status, headers=headers)
+
+
+def _peer(request: web.Request) -> tuple[str, int] | None:
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    return (str(peer[0]), int(peer[1])) if peer else None

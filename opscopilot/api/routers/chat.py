@@ -22,6 +22,7 @@ from opscopilot.api.chat_schemas import (
     ThreadRead,
     ThreadSummary,
 )
+from opscopilot.api.chat_store import StoredEvent
 from opscopilot.api.deps import ChatCaller, Session, State, Viewer, Writer
 from opscopilot.core.errors import ValidationFailed
 from opscopilot.core.settings import Settings
@@ -33,11 +34,10 @@ def event_stream(
     runs: ChatRuns, run_id: uuid.UUID, *, after: int, settings: Settings, thread_id: str
 ) -> EventSourceResponse:
     async def frames() -> AsyncIterator[bytes]:
-        async with aclosing(runs.watch(run_id, after=after)) as events:
-            async for event in events:
-                ident = f"id: {event.seq}\n" if event.seq else ""
-                data = orjson.dumps(event.data, default=str).decode()
-                yield f"{ident}event: {event.event}\ndata: {data}\n\n".encode()
+        # The events that are there together go out in one write.
+        async with aclosing(runs.watch_batches(run_id, after=after)) as batches:
+            async for batch in batches:
+                yield b"".join(_frame(event) for event in batch)
 
     return EventSourceResponse(
         frames(),
@@ -46,6 +46,12 @@ def event_stream(
         sep="\n",
         headers={"X-Run-Id": str(run_id), "X-Thread-Id": thread_id},
     )
+
+
+def _frame(event: StoredEvent) -> bytes:
+    ident = f"id: {event.seq}\n" if event.seq else ""
+    data = orjson.dumps(event.data, default=str).decode()
+    return f"{ident}event: {event.event}\ndata: {data}\n\n".encode()
 
 
 def _stream_run(runs: ChatRuns, run: LiveRun, settings: Settings) -> EventSourceResponse:

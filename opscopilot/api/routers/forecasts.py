@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from opscopilot.api.deps import Session, SettingsDep, State, Viewer, Writer
+from opscopilot.api.deps import ReadSession, Session, SettingsDep, State, Viewer, Writer
 from opscopilot.forecasting import runs, service
 from opscopilot.forecasting.schemas import (
     BulkCreate,
@@ -85,7 +85,7 @@ async def resume_run(run_id: uuid.UUID, state: State, principal: Writer) -> RunR
 async def get_forecast(
     entity_id: str,
     forecast_type: str,
-    session: Session,
+    session: ReadSession,
     settings: SettingsDep,
     principal: Viewer,
     period: PeriodQuery = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from opscopilot.access.roles import Principal
-from opscopilot.api.deps import Admin, Operator, Session, SettingsDep, Viewer
+from opscopilot.api.deps import Admin, Operator, ReadSession, Session, SettingsDep, Viewer
 from opscopilot.core.errors import PermissionDenied
 from opscopilot.ingest import service
 from opscopilot.ingest.schemas import (
@@ -64,7 +64,7 @@ async def upsert_item(
 
 @router.get("/items", response_model=ItemList)
 async def list_items(
-    session: Session,
+    session: ReadSession,
     principal: Viewer,
     q: Annotated[str | None, Query(max_length=300, description="Find items by text.")] = None,
     category: str | None = None,

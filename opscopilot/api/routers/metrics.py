@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from opscopilot.api.deps import State, Viewer
-from opscopilot.core.metrics import REGISTRY, observe_db_pool, refresh_job_queue
+from opscopilot.core.metrics import exposition, observe_db_pool, refresh_job_queue
 
 router = APIRouter(tags=["operations"])
 
@@ -18,4 +18,4 @@ async def metrics(state: State, _: Viewer) -> Response:
     await refresh_job_queue(
         state.db.engine, cache_s=config.queue_depth_cache_s, timeout_s=config.queue_depth_timeout_s
     )
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -68,7 +68,7 @@ async def test_an_old_transcript_is_gone_everywhere(settings: Settings, clean_db
         ).all()
         assert asked and all(a.subject is None for a in asked)  # who asked stays, not what
         rows = await session.execute(select(ChatFeedback.thread_id, ChatFeedback.comment))
-        comments = {thread_id: comment for thread_id, comment in rows.tuples()}
+        comments = {thread_id: comment for thread_id, comment in rows}
     assert comments == {old: None, fresh: "about SKU-X9"}
     assert await _count(clean_db, checkpoints, old) == 0
     assert await _count(clean_db, checkpoints, fresh) > 0

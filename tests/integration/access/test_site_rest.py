@@ -84,12 +84,11 @@ async def test_a_key_cannot_widen_its_users_sites(clean_db: Database) -> None:
 async def test_a_key_outside_its_narrowed_user_is_refused(
     client: httpx.AsyncClient, clean_db: Database, key_factory
 ) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import update
-
-    from opscopilot.store.models import User
+    from opscopilot.access.service import set_user
 
     headers = await key_factory("viewer", "sue", ["south"])
     assert (await client.get("/api/v1/alerts/active", headers=headers)).status_code == 200
+    # through the service, as an admin does: this process forgets the keys it remembered
     async with clean_db.transaction() as session:
-        await session.execute(update(User).where(User.external_id == "sue").values(sites=["north"]))
+        await set_user(session, external_id="sue", sites=["north"])
     assert (await client.get("/api/v1/alerts/active", headers=headers)).status_code == 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -116,13 +117,27 @@ async def test_a_stream_that_stalls_mid_answer_is_an_error_not_a_repeat(
 async def test_server_errors_are_retried_then_fall_back(
     migrated: str, clean_db: Database, standin: OpenAIStandIn
 ) -> None:
-    standin.script("primary", Reply(status=500), Reply(status=503))
-    standin.script("backup", Reply(text="Backup took over."))
-    before = len(standin.requests_for("primary"))
-    async with runner_for(_settings(migrated, standin, num_retries=1), clean_db) as runner:
+    # Models of its own: no reply another test scripted and left unused can reach this one.
+    primary, backup = f"primary-{uuid.uuid4().hex[:8]}", f"backup-{uuid.uuid4().hex[:8]}"
+    standin.script(primary, Reply(status=500), Reply(status=503))
+    standin.script(backup, Reply(text="Backup took over."))
+    settings = _settings(
+        migrated,
+        standin,
+        model=f"openai/{primary}",
+        fallback_model=f"openai/{backup}",
+        num_retries=1,
+        # Not a clock test: our watchdog running out is not retried (a hanging model goes
+        # straight to the fallback), so a CI stall past a tight idle limit before the 500
+        # arrived made this a single attempt. Only an error reply may end an attempt here.
+        call_deadline_s=120.0,
+        idle_chunk_timeout_s=60.0,
+    )
+    async with runner_for(settings, clean_db) as runner:
         events = await turn(runner, "hi", thread_id=new_thread())
     assert answer(events) == "Backup took over."
-    assert len(standin.requests_for("primary")) - before == 2
+    assert len(standin.requests_for(primary)) == 2
+    assert len(standin.requests_for(backup)) == 1
 
 
 async def test_garbage_from_both_models_ends_in_an_error_event(

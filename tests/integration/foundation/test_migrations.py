@@ -1,5 +1,7 @@
 """Migrations go from empty to head and back to base, and the models match the schema."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, pool, text
@@ -39,6 +41,15 @@ def test_upgrade_downgrade_roundtrip(pg_url: str) -> None:
     engine.dispose()
     assert left == 0
     migrate.upgrade(url)
+    assert not migrate.is_behind(url)
+
+
+def test_processes_starting_together_upgrade_an_empty_database_once(pg_url: str) -> None:
+    # As `serve --workers 3` on a fresh database: each worker upgrades at start.
+    url = _scratch_db(pg_url, "oc_migrations_race")
+    with ThreadPoolExecutor(3) as pool_:
+        upgraded = list(pool_.map(migrate.upgrade_if_behind, [url] * 3))
+    assert sorted(upgraded) == [False, False, True]
     assert not migrate.is_behind(url)
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from opscopilot.agent.scheduled import ScheduledWriter
 from opscopilot.core.settings import Settings
 from opscopilot.jobs.app import build_app, worker_options
 from opscopilot.notify.events import AGGREGATE, ALERT_RAISED
@@ -38,6 +39,13 @@ def schedule_settings(url: str, peer: SlackStandIn, **overrides: Any) -> Setting
 @pytest.fixture
 def sched_settings(migrated: str, slack: SlackStandIn) -> Settings:
     return schedule_settings(migrated, slack)
+
+
+@pytest.fixture
+async def writer(clean_db: Database, sched_settings: Settings) -> AsyncIterator[ScheduledWriter]:
+    """The agent that writes summaries and briefings (the offline model: no LLM set)."""
+    async with ScheduledWriter(sched_settings, clean_db) as scheduled:
+        yield scheduled
 
 
 async def _waiting(db: Database) -> int:

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from opscopilot.agent.scheduled import ScheduledWriter
 from opscopilot.core.settings import Settings
 from opscopilot.jobs.briefing import BRIEFING_TASK, post_briefings, shift_starts
 from opscopilot.jobs.schedules import slack_poster
@@ -66,18 +67,18 @@ async def _plant(db: Database, *, shift_start: str) -> None:
 
 
 async def test_a_briefing_posts_once_per_shift_start(
-    clean_db: Database, sched_settings: Settings, slack: SlackStandIn
+    clean_db: Database, sched_settings: Settings, slack: SlackStandIn, writer: ScheduledWriter
 ) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     started = (now - timedelta(minutes=2)).astimezone(ZoneInfo(TZ))
     await _plant(clean_db, shift_start=started.strftime("%H:%M"))
     poster = slack_poster(sched_settings)
     assert await post_briefings(clean_db.sessions, now=now, channels=CHANNELS,
-                                poster=poster) == len(CHANNELS)  # fmt: skip
+                                poster=poster, writer=writer) == len(CHANNELS)  # fmt: skip
     # Later ticks (and a retried tick) within the same shift post nothing more.
     for later in (now, now + timedelta(minutes=5)):
         assert await post_briefings(clean_db.sessions, now=later, channels=CHANNELS,
-                                    poster=poster) == 0  # fmt: skip
+                                    poster=poster, writer=writer) == 0  # fmt: skip
     messages = slack.messages
     assert sorted(m.channel for m in messages) == sorted(CHANNELS)
     body = messages[0].blocks[2]["text"]["text"] if messages[0].blocks else ""
@@ -88,13 +89,13 @@ async def test_a_briefing_posts_once_per_shift_start(
 
 
 async def test_no_briefing_before_the_shift_starts(
-    clean_db: Database, sched_settings: Settings, slack: SlackStandIn
+    clean_db: Database, sched_settings: Settings, slack: SlackStandIn, writer: ScheduledWriter
 ) -> None:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     later = (now + timedelta(minutes=10)).astimezone(ZoneInfo(TZ))
     await _plant(clean_db, shift_start=later.strftime("%H:%M"))
     posted = await post_briefings(clean_db.sessions, now=now, channels=CHANNELS,
-                                  poster=slack_poster(sched_settings))  # fmt: skip
+                                  poster=slack_poster(sched_settings), writer=writer)  # fmt: skip
     assert posted == 0 and slack.messages == []
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from opscopilot.agent.scheduled import ScheduledWriter
 from opscopilot.core.settings import Settings
 from opscopilot.jobs.schedules import (
     RUN_TASK,
@@ -29,10 +30,11 @@ from tests.peers.slack import SlackStandIn
 
 
 async def _summarise(db: Database, settings: Settings, period_key: str) -> int:
-    return await post_summaries(
-        db.sessions, site="north", channels=CHANNELS, period_key=period_key, run_ids=[],
-        poster=slack_poster(settings),
-    )  # fmt: skip
+    async with ScheduledWriter(settings, db) as writer:
+        return await post_summaries(
+            db.sessions, site="north", channels=CHANNELS, period_key=period_key, run_ids=[],
+            poster=slack_poster(settings), writer=writer,
+        )  # fmt: skip
 
 
 async def test_one_summary_per_channel_and_a_retry_posts_none(

@@ -20,7 +20,7 @@ from opscopilot.store.engine import Database
 from opscopilot.store.models import ChatRun, User
 from tests.e2e.procs import base_env, opscopilot, stop
 from tests.integration.slackbot.conftest import runs_of
-from tests.integration.slackbot.scripted import answer, mention, new_channel
+from tests.integration.slackbot.scripted import answer, mention, new_channel, slash_command
 from tests.peers.slack import SlackStandIn
 from tests.peers.slack_socket import SocketModeStandIn
 
@@ -46,8 +46,32 @@ async def test_questions_past_the_rate_limit_get_a_notice(
     await dispatch(bot, second)
     await bot.drain(30)
     [notice] = [m for m in slack.messages if m.thread_ts == second["event"]["ts"]]
-    assert "rate limit" in notice.text
+    assert "slow down" in notice.text and "rate limit" in notice.text
     assert await runs_of(clean_db, thread_id_for(channel, str(second["event"]["ts"]))) == 0
+
+
+async def test_commands_past_the_rate_limit_get_a_private_notice_and_no_run(
+    slack_settings: Settings,
+    clean_db: Database,
+    offline_runner: GraphAgentRunner,
+    slack: SlackStandIn,
+) -> None:
+    api = slack_settings.api.model_copy(update={"rate_limit_chat_per_min": 1})
+    settings = slack_settings.model_copy(update={"api": api})
+    bot = create_bot(settings=settings, db=clean_db, runner=offline_runner, mode="socket")
+    for text, to in (("what can you do?", "first"), ("and now?", "second")):
+        url = slack.response_url(to)
+        command: dict[str, object] = {
+            **slash_command(text, user="U0FAST001", channel="C0FAST001", response_url=url)
+        }
+        await dispatch(bot, command)
+        await bot.drain(30)
+    [notice] = slack.calls_to("response_url:second")
+    assert notice.body["response_type"] == "ephemeral"
+    assert "slow down" in notice.body["text"] and "Try again in" in notice.body["text"]
+    async with clean_db.sessions() as session:
+        runs = (await session.scalars(select(ChatRun.thread_id))).all()
+    assert len(runs) == 1 and runs[0].startswith("slack-command:")  # the first one only
 
 
 async def test_a_thread_about_another_site_is_refused(

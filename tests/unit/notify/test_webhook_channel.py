@@ -68,6 +68,20 @@ async def test_delivers_signed_json_the_receiver_accepts(
     assert result.provider_message_id == str(message.notification_id)
 
 
+async def test_deliveries_share_one_kept_alive_connection(
+    webhook_receiver: WebhookReceiver, make_message: MakeMessage, channel: Channel
+) -> None:
+    """Each answer is read to its end, so the connection goes back to the pool: a new
+    connection per delivery would cost a handshake and far more CPU per message."""
+    sender = channel()
+    for _ in range(3):
+        await sender.deliver(make_message(recipient=f"{webhook_receiver.url}/hooks/a"))
+
+    peers = {r.peer for r in webhook_receiver.requests}
+    assert len(webhook_receiver.requests) == 3
+    assert len(peers) == 1 and None not in peers
+
+
 def test_signature_matches_the_standard_webhooks_example() -> None:
     # The worked example of the Standard Webhooks specification.
     body = b'{"test": 2432232314}'
