@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -112,7 +113,9 @@ async def test_another_replica_follows_a_live_run_from_the_store(
     clean_db: Database,
 ) -> None:
     first, second = serve(), serve()
-    slow = SlowRead(seconds=1.0)
+    # The run stays live until the second replica has answered (however slowly it starts).
+    gate = threading.Event()
+    slow = SlowRead(seconds=30.0, gate=gate)
     model = ScriptedChatModel(responses=[call("slow_lookup", sku="A-1"), say("A-1: 42 on hand.")])
     await first.use_model(model, slow.spec())
 
@@ -128,6 +131,7 @@ async def test_another_replica_follows_a_live_run_from_the_store(
             json={"message": "and B-2?", "thread_id": thread_id},
             headers=viewer_headers,
         )
+        gate.set()
         tail = [event async for event in stream]
 
     assert busy.status_code == 409 and busy.json()["error"]["details"]["run_id"] == run_id

@@ -22,12 +22,24 @@ class SlowRead:
     started: threading.Event = field(default_factory=threading.Event)
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
+    # When given, the tool also ends as soon as the test sets it (and at the latest after
+    # `seconds`): a test that must act while the run is live holds it open this way.
+    gate: threading.Event | None = None
 
     def spec(self) -> ToolSpec:
+        async def wait() -> None:
+            if self.gate is None:
+                await asyncio.sleep(self.seconds)
+                return
+            loop = asyncio.get_running_loop()
+            until = loop.time() + self.seconds
+            while not self.gate.is_set() and loop.time() < until:
+                await asyncio.sleep(0.01)
+
         async def slow_lookup(sku: str) -> str:
             self.started.set()
             try:
-                await asyncio.sleep(self.seconds)
+                await wait()
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise

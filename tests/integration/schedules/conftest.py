@@ -67,9 +67,11 @@ async def run_ticks(db: Database, settings: Settings, task: str, stamps: list[in
     async with jobs.open_async():
         for stamp in stamps:
             await jobs.configure_task(task).defer_async(timestamp=stamp)
-            deadline = time.monotonic() + 60
+            # Generous budgets (a hang guard, not a speed check): on a loaded box one pass
+            # (bulk forecast, agent-written summary, Slack post) can take tens of seconds.
+            deadline = time.monotonic() + 180
             while await _waiting(db) and time.monotonic() < deadline:
-                await asyncio.wait_for(jobs.run_worker_async(**options), 30)
+                await asyncio.wait_for(jobs.run_worker_async(**options), 120)
                 await asyncio.sleep(0.2)  # a summary waiting on its runs comes back in seconds
             assert not await _waiting(db)
 
