@@ -157,6 +157,14 @@ def install_error_handlers(app: FastAPI) -> None:
             return _unavailable("the database is unavailable; retry shortly")
         return await _unexpected(request, exc)
 
+    from procrastinate.exceptions import ConnectorException
+
+    @app.exception_handler(ConnectorException)
+    async def _job_queue(_: Request, exc: ConnectorException) -> JSONResponse:
+        # procrastinate wraps its database errors (server down, refused) in this class.
+        log.warning("job queue unavailable: %s", type(exc.__cause__ or exc).__name__)
+        return _unavailable("the job queue is unavailable; retry shortly")
+
     @app.exception_handler(OSError)
     async def _os_error(request: Request, exc: OSError) -> JSONResponse:
         # asyncpg raises socket errors (refused, no such socket, timed out) bare on connect,
