@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -43,7 +42,7 @@ from tests.integration.slackbot.conftest import (  # noqa: F401  (fixtures)
     make_bot,
     offline_runner,
 )
-from tests.integration.slackbot.scripted import SIGNING_SECRET, block_action
+from tests.integration.slackbot.scripted import SIGNING_SECRET, pressed
 from tests.peers.slack import SlackMessage, SlackStandIn
 
 SITE = "north"
@@ -126,27 +125,6 @@ def alert_posts(slack: SlackStandIn) -> list[SlackMessage]:
     return [m for m in slack.messages if m.channel == PLANT_OPS]
 
 
-def press(
-    slack: SlackStandIn, message: SlackMessage, action_id: str, *, user: str
-) -> dict[str, Any]:
-    element = next(
-        e
-        for b in message.blocks or []
-        if b.get("type") == "actions"
-        for e in b["elements"]
-        if e["action_id"] == action_id
-    )
-    return block_action(
-        action_id=action_id,
-        value=str(element["value"]),
-        user=user,
-        channel=message.channel,
-        message={"ts": message.ts, "thread_ts": message.thread_ts, "text": message.text,
-                 "blocks": message.blocks},
-        response_url=slack.response_url(user),
-    )  # fmt: skip
-
-
 async def test_a_scheduled_critical_stockout_reaches_the_channel_once_and_can_be_acknowledged(
     clean_db: Database,
     slack_settings: Settings,
@@ -218,7 +196,7 @@ async def test_a_scheduled_critical_stockout_reaches_the_channel_once_and_can_be
         session.add(User(external_id="oscar", role="operator", slack_user_id=OSCAR, sites=[SITE]))
         await session.commit()
     bot = make_bot()
-    click = press(slack, posted, alerts.ACKNOWLEDGE, user=OSCAR)
+    click = pressed(slack, posted, alerts.ACKNOWLEDGE, user=OSCAR)
     response = await bot.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=click))
     assert response.status == 200
     await bot.drain(30)

@@ -23,6 +23,7 @@ from opscopilot.agent.runtime import GraphAgentRunner
 from opscopilot.core.settings import Settings
 from opscopilot.store.engine import Database
 from opscopilot.tools.registry import build_registry
+from tests.peers.slack import SlackMessage, SlackStandIn
 
 SIGNING_SECRET = "slack-test-signing-secret-0123456789"
 TEAM_ID = "T00000001"
@@ -231,3 +232,29 @@ def as_interaction(payload: dict[str, Any]) -> tuple[str, str]:
 
 def as_form(fields: dict[str, str]) -> tuple[str, str]:
     return urlencode(fields), "application/x-www-form-urlencoded"
+
+
+def pressed(
+    slack: SlackStandIn, message: SlackMessage, action_id: str, *, user: str
+) -> dict[str, Any]:
+    """The block_actions payload of `user` pressing the button `action_id` on `message`."""
+    element = next(
+        e
+        for b in message.blocks or []
+        if b.get("type") == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+    return block_action(
+        action_id=action_id,
+        value=str(element["value"]),
+        user=user,
+        channel=message.channel,
+        message={
+            "ts": message.ts,
+            "thread_ts": message.thread_ts,
+            "text": message.text,
+            "blocks": message.blocks,
+        },
+        response_url=slack.response_url(user),
+    )

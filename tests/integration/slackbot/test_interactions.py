@@ -36,10 +36,10 @@ from tests.integration.slackbot.scripted import (
     as_form,
     as_interaction,
     as_json,
-    block_action,
     event_body,
     mention,
     new_channel,
+    pressed,
     slash_command,
 )
 from tests.peers.slack import SlackMessage, SlackStandIn
@@ -52,31 +52,6 @@ async def dispatch(bot: SlackBot, body: dict[str, Any]) -> None:
     response = await bot.app.async_dispatch(AsyncBoltRequest(mode="socket_mode", body=body))
     assert response.status == 200
     await bot.drain(60)
-
-
-def pressed(
-    slack: SlackStandIn, message: SlackMessage, action_id: str, *, user: str
-) -> dict[str, Any]:
-    element = next(
-        e
-        for b in message.blocks or []
-        if b.get("type") == "actions"
-        for e in b["elements"]
-        if e["action_id"] == action_id
-    )
-    return block_action(
-        action_id=action_id,
-        value=str(element["value"]),
-        user=user,
-        channel=message.channel,
-        message={
-            "ts": message.ts,
-            "thread_ts": message.thread_ts,
-            "text": message.text,
-            "blocks": message.blocks,
-        },
-        response_url=slack.response_url(user),
-    )
 
 
 async def test_copilot_command_answers_only_the_asker(api: SlackAPI, slack: SlackStandIn) -> None:

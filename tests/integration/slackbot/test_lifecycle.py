@@ -30,15 +30,19 @@ async def dispatch(bot: SlackBot, body: dict[str, object]) -> None:
     assert response.status == 200
 
 
+def one_question_a_minute(settings: Settings, db: Database, runner: GraphAgentRunner) -> SlackBot:
+    api = settings.api.model_copy(update={"rate_limit_chat_per_min": 1})
+    limited = settings.model_copy(update={"api": api})
+    return create_bot(settings=limited, db=db, runner=runner, mode="socket")
+
+
 async def test_questions_past_the_rate_limit_get_a_notice(
     slack_settings: Settings,
     clean_db: Database,
     offline_runner: GraphAgentRunner,
     slack: SlackStandIn,
 ) -> None:
-    api = slack_settings.api.model_copy(update={"rate_limit_chat_per_min": 1})
-    settings = slack_settings.model_copy(update={"api": api})
-    bot = create_bot(settings=settings, db=clean_db, runner=offline_runner, mode="socket")
+    bot = one_question_a_minute(slack_settings, clean_db, offline_runner)
     channel = new_channel()
     first, second = mention("hi", channel=channel), mention("again", channel=channel)
     await dispatch(bot, first)
@@ -56,9 +60,7 @@ async def test_commands_past_the_rate_limit_get_a_private_notice_and_no_run(
     offline_runner: GraphAgentRunner,
     slack: SlackStandIn,
 ) -> None:
-    api = slack_settings.api.model_copy(update={"rate_limit_chat_per_min": 1})
-    settings = slack_settings.model_copy(update={"api": api})
-    bot = create_bot(settings=settings, db=clean_db, runner=offline_runner, mode="socket")
+    bot = one_question_a_minute(slack_settings, clean_db, offline_runner)
     for text, to in (("what can you do?", "first"), ("and now?", "second")):
         url = slack.response_url(to)
         command: dict[str, object] = {
