@@ -1,7 +1,8 @@
 """Item search benchmark: 100,000 items, indexed search against an exact scan, same run.
 
     python -m bench.search.run [--items 100000] [--queries 400] [--clients 4]
-        [--keep-db DIR] [--phases knn,direct,http] [--sweep 100,200,300,400]
+        [--keep-db DIR] [--rebuild-index] [--phases knn,direct,http]
+        [--sweep 100,200,300,400] [--ef-search N]
 
 On one fresh embedded PostgreSQL (a temporary directory, shared_buffers raised to hold
 the index, migrations applied; or `--database-url`), loads the generated catalogue
@@ -27,10 +28,12 @@ Iterating: `--keep-db DIR` keeps the embedded server's data in DIR (not under a 
 the repo) and reuses it on the next run: a database that already holds the catalogue
 skips the load (about 5 minutes of index build), so only the query phases run;
 `--rebuild-index` rebuilds the HNSW index there (after changing its build parameters);
-`--phases` picks the query phases. The queries are made from the stored items, so a kept
-database gives the same queries every run. Each phase also reports CPU per query: this
-process's, and the server's (backends of the embedded server), which steer better than
-wall time on a shared machine.
+`--phases` picks the query phases; `--ef-search` sets the breadth of the k-NN figures and
+the direct searches (the sweep always includes it; HTTP keeps the configured one). The
+queries are made from the stored items, so a kept database gives the same queries every
+run. Each phase also reports CPU per query: this process's, and the server's (backends of
+the embedded server), which steer better than wall time on a shared machine. The figures
+name the graph they were measured on (`hnsw`: the index's build parameters).
 """
 
 from __future__ import annotations
@@ -50,7 +53,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.search.support import CpuMeter, ensure_catalog, rebuild_index, set_shared_buffers
+from bench.search.support import (
+    CpuMeter,
+    ensure_catalog,
+    index_params,
+    rebuild_index,
+    set_shared_buffers,
+)
 
 RECALL_TARGET = 0.95
 P95_TARGET_MS = 15.0
@@ -165,12 +174,15 @@ async def timed(calls: Sequence[Callable[[], Awaitable[Any]]], clients: int) -> 
             "qps": len(latencies) / wall}  # fmt: skip
 
 
-async def direct(db: Any, queries: Sequence[str], clients: int, meter: CpuMeter) -> dict[str, Any]:
+async def direct(
+    db: Any, queries: Sequence[str], clients: int, meter: CpuMeter, ef_search: int
+) -> dict[str, Any]:
     from opscopilot.store.search import search_items
 
     async def search(q: str, exact: bool = False) -> list[Any]:
         async with db.session() as session:
-            return [h.item.id for h in await search_items(session, query=q, exact=exact)]
+            hits = await search_items(session, query=q, exact=exact, ef_search=ef_search)
+            return [h.item.id for h in hits]
 
     await timed([partial(search, q) for q in queries[:30]], 1)  # warm caches
     start = meter.sample()
@@ -245,6 +257,7 @@ async def measure(
     sweep: Sequence[int] = SWEEP,
     rebuild: bool = False,
     data_dir: Path | None = None,
+    ef_search: int | None = None,
 ) -> dict[str, Any]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -285,22 +298,28 @@ async def measure(
         else:
             print(f"reusing the {len(catalog):,} items of the kept database")
         qs = make_queries(catalog, queries)
+        ef = ef_search or EF_SEARCH
         result |= {
             "items": len(catalog),
             "queries": len(qs),
             "clients": clients,
-            "ef_search": EF_SEARCH,
+            "ef_search": ef,
+            "configured_ef_search": EF_SEARCH,
+            "hnsw": await index_params(db),
             "shared_buffers": shared_buffers,
         }
         if "index_s" in load:
             result["index_build_s"] = round(load["index_s"], 1)
         if "knn" in phases:
-            result |= _knn_figures(await knn_recall(db, qs, sweep, meter), EF_SEARCH)
+            efs = sorted({*sweep, ef})  # the figures at the breadth searches use, always
+            result |= _knn_figures(await knn_recall(db, qs, efs, meter), ef)
         if "direct" in phases:
-            result |= _direct_figures(await direct(db, qs, clients, meter), clients)
+            result |= _direct_figures(await direct(db, qs, clients, meter, ef), clients)
         if "http" in phases:
             http = await over_http(db, settings, qs, clients, meter)
             if http:
+                if ef != EF_SEARCH:
+                    print(f"HTTP searches at the configured ef_search {EF_SEARCH}, not {ef}")
                 show("GET /api/v1/items?q=, 1 client", http["one"])
                 show(f"GET /api/v1/items?q=, {clients} clients", http["clients"])
                 result |= _figures("http", http["one"]) | _figures("http_clients", http["clients"])
@@ -321,7 +340,7 @@ def _knn_figures(knn: dict[str, Any], ef_search: int) -> dict[str, Any]:
     for ef, row in knn["sweep"].items():
         show(f"k-NN, ef_search {ef}", row)
     print(f"k-NN, exact scan: p50 {knn['exact_p50_ms']:.1f} ms, p95 {knn['exact_p95_ms']:.1f} ms")
-    chosen = knn["sweep"].get(ef_search) or knn["sweep"][max(knn["sweep"])]
+    chosen = knn["sweep"][ef_search]
     recall = round(chosen["recall"], 4)
     return {
         "knn_recall_at_10": recall,
@@ -379,6 +398,12 @@ def main() -> None:
                         help=f"Comma-separated, of {', '.join(PHASES)}.")  # fmt: skip
     parser.add_argument("--sweep", type=_ints, default=SWEEP, help="ef_search values for k-NN.")
     parser.add_argument(
+        "--ef-search",
+        type=int,
+        help="HNSW breadth of the k-NN figures and direct searches (default: the configured "
+        "EF_SEARCH; HTTP always searches at that).",
+    )
+    parser.add_argument(
         "--shared-buffers",
         default=SHARED_BUFFERS,
         help="For the embedded server: pgvector wants the index in memory ('' keeps 128MB).",
@@ -394,7 +419,8 @@ def main() -> None:
 
     options: dict[str, Any] = {"items": args.items, "queries": args.queries,
                                "clients": args.clients, "phases": phases, "sweep": args.sweep,
-                               "rebuild": args.rebuild_index}  # fmt: skip
+                               "rebuild": args.rebuild_index,
+                               "ef_search": args.ef_search}  # fmt: skip
     if args.database_url:
         result = asyncio.run(measure(args.database_url, **options))
     else:

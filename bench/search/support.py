@@ -83,7 +83,6 @@ async def rebuild_index(db: Any) -> float:
         name = hnsw_index_name(FUZZY_EMBEDDING_MODEL)
         await session.execute(text(f"DROP INDEX IF EXISTS {name}"))
         forget_index(FUZZY_EMBEDDING_MODEL)
-        await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         dim = await session.scalar(
             text("SELECT vector_dims(embedding) FROM embeddings WHERE model = :m LIMIT 1"),
             {"m": FUZZY_EMBEDDING_MODEL},
@@ -91,6 +90,21 @@ async def rebuild_index(db: Any) -> float:
         await ensure_index(session, model=FUZZY_EMBEDDING_MODEL, dim=int(dim))
         await session.execute(text("ANALYZE embeddings"))
     return time.perf_counter() - t
+
+
+async def index_params(db: Any) -> dict[str, str]:
+    """The fuzzy model's HNSW build parameters as the index holds them (its reloptions),
+    so that every figure names the graph it was measured on."""
+    from sqlalchemy import text
+
+    from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL, hnsw_index_name
+
+    async with db.session() as session:
+        options = await session.scalar(
+            text("SELECT reloptions FROM pg_class WHERE relname = :n"),
+            {"n": hnsw_index_name(FUZZY_EMBEDDING_MODEL)},
+        )
+    return dict(o.split("=", 1) for o in options or [])
 
 
 class CpuMeter:

@@ -217,12 +217,13 @@ async def fetch_candidates(
             f" LEFT JOIN LATERAL (SELECT {_PARAMS_AGG} FROM item_site_params p "
             f"WHERE p.item_id = cand.id {mine}) sp ON true"
         )
+    # coalesce runs its subquery only for the rows without terms (the SKU channels'): a
+    # join would probe the fuzzy row of every k-NN candidate, which already has its own
     sql = (
         f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, "
-        f"coalesce(cand.terms, t.terms) AS terms, {_ITEM_SELECT}{more} FROM cand "
-        "JOIN manufacturing_items i ON i.id = cand.id LEFT JOIN embeddings t ON cand.terms IS "
-        "NULL AND t.entity_type = 'item' AND t.entity_id = cand.id "
-        f"AND t.model = '{FUZZY_EMBEDDING_MODEL}'{lateral}"
+        "coalesce(cand.terms, (SELECT t.terms FROM embeddings t WHERE t.entity_type = 'item' "
+        f"AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}')) AS terms, "
+        f"{_ITEM_SELECT}{more} FROM cand JOIN manufacturing_items i ON i.id = cand.id{lateral}"
     )
     rows = (await session.execute(text(sql).columns(*columns), params)).all()
     return [Candidate(r[0], r[1], float(r[2]), r[_SKU_AT], r[3], r) for r in rows]

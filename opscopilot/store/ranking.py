@@ -8,8 +8,10 @@ otherwise; sizes and other numbers count only when exact (50 is not 500).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from functools import lru_cache
+from operator import itemgetter
 from typing import TypeVar
 
 from opscopilot.store.text_features import is_number
@@ -98,36 +100,51 @@ class Coverage:
     def judge(self, terms: frozenset[str]) -> None:
         """Judge item tokens ahead of the candidates that have them (a search passes every
         candidate's tokens at once: one pass instead of a set difference per candidate)."""
-        new = terms - self._judged
-        if not new:
+        new = terms - self._judged if self._judged else terms
+        if not new or not self._fuzzy:
+            self._judged |= new
             return
         self._judged |= new
+        # term_match, as filters: a prefix is found by bisecting the sorted tokens, a near
+        # spelling only among the tokens of a length within the edit budget (most tokens
+        # fail both); a near spelling outranks a prefix of the same token
+        ordered = sorted(new)
+        by_length: dict[int, list[str]] = {}
+        for t in ordered:
+            by_length.setdefault(len(t), []).append(t)
         for q, partial, budget, prefix in self._fuzzy:
-            # term_match, as filters: most item tokens fail the cheap length and prefix
-            # tests; a near spelling outranks a prefix of the same token
             if prefix:
-                partial.update((t, PREFIX) for t in new if t != q and t.startswith(q))
+                at = bisect_left(ordered, q)
+                while at < len(ordered) and ordered[at].startswith(q):
+                    if ordered[at] != q:
+                        partial[ordered[at]] = PREFIX
+                    at += 1
             if budget:
                 size = len(q)
-                partial.update(
-                    (t, NEAR_SPELLING)
-                    for t in new
-                    if abs(len(t) - size) <= budget
-                    and t != q
-                    and t.isalpha()
-                    and within_edits(q, t, budget)
-                )
+                for length in range(size - budget, size + budget + 1):
+                    for t in by_length.get(length, ()):
+                        if t != q and t.isalpha() and within_edits(q, t, budget):
+                            partial[t] = NEAR_SPELLING
 
     def __call__(self, terms: frozenset[str]) -> float:
+        self.judge(terms)
+        return self.score(terms)
+
+    def score(self, terms: Collection[str]) -> float:
+        """Coverage of tokens already judged (`judge`): the per-candidate half of a call."""
         if not self.total:
             return 0.0
-        self.judge(terms)
         got = 0.0
         for q, weight, partial in zip(self.tokens, self.weights, self._partial, strict=True):
             if q in terms:
                 got += weight
             elif partial:
-                got += weight * max((v for t, v in partial.items() if t in terms), default=0.0)
+                # the max over the partial matches the item has, from the smaller side
+                if len(partial) <= len(terms):
+                    best = max((v for t, v in partial.items() if t in terms), default=0.0)
+                else:
+                    best = max((partial.get(t, 0.0) for t in terms), default=0.0)
+                got += weight * best
         return got / self.total
 
 
@@ -158,10 +175,20 @@ def channel_ranks(rows: Iterable[tuple[str, K, float]]) -> dict[K, dict[str, int
     """(channel, key, distance) rows to each key's 1-based rank in every channel it is in."""
     by_channel: dict[str, list[tuple[float, K]]] = {}
     for channel, key, distance in rows:
-        by_channel.setdefault(channel, []).append((distance, key))
+        pairs = by_channel.get(channel)
+        if pairs is None:
+            by_channel[channel] = pairs = []
+        pairs.append((distance, key))
     ranks: dict[K, dict[str, int]] = {}
     for channel, pairs in by_channel.items():
-        pairs.sort(key=lambda p: p[0])
-        for rank, (_distance, key) in enumerate(pairs, 1):
-            ranks.setdefault(key, {}).setdefault(channel, rank)
+        pairs.sort(key=_distance)  # stable: equal distances keep the rows' order
+        for rank, (_d, key) in enumerate(pairs, 1):
+            held = ranks.get(key)
+            if held is None:
+                ranks[key] = {channel: rank}
+            elif channel not in held:
+                held[channel] = rank
     return ranks
+
+
+_distance = itemgetter(0)

@@ -41,7 +41,7 @@ from opscopilot.store.item_candidates import (
 )
 from opscopilot.store.models.items import ManufacturingItem
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
-from opscopilot.store.ranking import Coverage, channel_ranks, rrf
+from opscopilot.store.ranking import RRF_K, Coverage, channel_ranks, rrf
 from opscopilot.store.text_features import canonical_tokens, item_search_text
 from opscopilot.store.vectors import (
     checked_model,
@@ -280,43 +280,61 @@ async def search_items(
     )
     if not found:
         return []
-    ranks = channel_ranks((c.channel, c.item_id, c.distance) for c in found)
-    known = {c.item_id: (c.sku, c.terms) for c in found}
-    unindexed = [item_id for item_id, (_sku, terms) in known.items() if terms is None]
+    terms_of = {c.item_id: c.terms for c in found}
+    unindexed = [item_id for item_id, terms in terms_of.items() if terms is None]
     if unindexed:  # no fuzzy row yet (written before this search existed): tokenise here
         for item in await session.scalars(
             select(ManufacturingItem).where(ManufacturingItem.id.in_(unindexed))
         ):
-            known[item.id] = (item.sku, list(canonical_tokens(item_text(item))))
+            terms_of[item.id] = list(canonical_tokens(item_text(item)))
+    scored = rank_candidates(query, found, terms_of)
+    return [
+        ItemHit(
+            item=_attached(session, row),
+            score=score,
+            matched=_reason(channels),
+            site_params=site_params_of(row) if site_params else [],
+        )
+        for score, row, channels in scored[:limit]
+    ]
+
+
+def rank_candidates(
+    query: str, found: Sequence[Candidate], terms_of: dict[uuid.UUID, list[str] | None]
+) -> list[tuple[float, Candidate, dict[str, int]]]:
+    """Each found item once, best first: (score, a row of it, its rank per channel).
+
+    The score: the query's coverage of the item's terms, plus the RRF terms of the fused
+    channels, plus the SKU bonuses; equal scores go by SKU."""
+    ranks = channel_ranks((c.channel, c.item_id, c.distance) for c in found)
+    rows = {c.item_id: c for c in found}
     covers = Coverage(canonical_tokens(query))
-    item_terms = {item_id: frozenset(terms or ()) for item_id, (_sku, terms) in known.items()}
-    covers.judge(frozenset().union(*item_terms.values()))  # every distinct token at once
-    scored: list[tuple[float, str, uuid.UUID, dict[str, int]]] = []
+    # Every distinct token judged at once; each item's terms stay the list the row brought:
+    # a set per item would hash every freshly decoded string again (~2,000 a search), where
+    # a query token's membership test in a list of ~25 only compares lengths, mostly.
+    covers.judge(frozenset().union(*(terms for terms in terms_of.values() if terms)))
+    scored: list[tuple[float, str, Candidate, dict[str, int]]] = []
     for item_id, channels in ranks.items():
-        score = covers(item_terms[item_id])
+        score = covers.score(terms_of[item_id] or ())
         # the fused channels' RRF terms, summed in a fixed order (as sum() over them did)
         fused = 0.0
         for channel in _FUSED:
             rank = channels.get(channel)
             if rank is not None:
-                fused += rrf(rank)
+                fused += 1.0 / (RRF_K + rank)  # rrf(rank), inlined
         score += fused
         if "sku" in channels:
             score += SKU_EXACT_BONUS
         elif "sku_prefix" in channels:
             score += SKU_PREFIX_BONUS + rrf(channels["sku_prefix"])
-        scored.append((round(score, 6), known[item_id][0], item_id, channels))
-    scored.sort(key=lambda s: (-s[0], s[1]))
-    rows = {c.item_id: c for c in found}
-    return [
-        ItemHit(
-            item=_attached(session, rows[item_id]),
-            score=score,
-            matched=_reason(channels),
-            site_params=site_params_of(rows[item_id]) if site_params else [],
-        )
-        for score, _sku, item_id, channels in scored[:limit]
-    ]
+        row = rows[item_id]
+        scored.append((round(score, 6), row.sku, row, channels))
+    scored.sort(key=_best_first)
+    return [(score, row, channels) for score, _sku, row, channels in scored]
+
+
+def _best_first(s: tuple[float, str, Candidate, dict[str, int]]) -> tuple[float, str]:
+    return (-s[0], s[1])
 
 
 _FUSED = ("semantic", "fuzzy", "trigram")

@@ -27,3 +27,17 @@ def test_judging_all_tokens_first_scores_each_candidate_the_same() -> None:
     covers = Coverage(canonical_tokens("gaskit"))
     covers.judge(frozenset().union(*items))
     assert 0 < covers(items[0]) < 1
+
+
+def test_scoring_an_items_token_list_equals_scoring_its_set() -> None:
+    """Search scores each candidate's terms as the list its row brought (duplicates and
+    all), from whichever side is smaller: prefixes that match many tokens, near spellings
+    that match a few; the scores must be those of the set."""
+    lists = [list(canonical_tokens(t)) * 2 for t in TEXTS]
+    for query in (*QUERIES, "ga", "bal", "gasketing tape", "zin wash m8"):
+        covers = Coverage(canonical_tokens(query))
+        covers.judge(frozenset().union(*lists))
+        by_set = Coverage(canonical_tokens(query))
+        assert [covers.score(terms) for terms in lists] == [
+            by_set(frozenset(terms)) for terms in lists
+        ], query
