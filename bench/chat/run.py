@@ -3,12 +3,16 @@
 `python -m bench.chat.run [--chats 50] [--tokens 30] [--delay-ms 30] [--rounds 3]
 [--db-url URL] [--workers N]`. Starts the stand-in LLM, the baseline relay and
 `opscopilot serve` (with `OPSCOPILOT_MODEL=openai/stand-in`, on an embedded Postgres in a
-temporary directory unless `--db-url` is given; `--workers` uvicorn processes), warms both
+temporary directory unless `--db-url` is given; `--workers` uvicorn processes), warms them
 up, then runs rounds of `--chats` concurrent chats whose arrivals are spread over one
-second, alternating baseline and full stack. Prints p50/p95 of time to first token and total
-time for each and the added latency, the serve processes' RSS and CPU over the measured
-rounds, and as its last line one JSON object with the figures
-and `<target>_met` booleans (added p95 <= 50 ms for both, no errors, flat memory).
+second, taking the arms in turn. Two baselines: the bare relay reading the stand-in with
+raw httpx (the one the target is measured against), and the same relay calling
+`litellm.acompletion` as our agent does (`baseline.py --litellm`): the latency litellm alone
+adds says how much of the target is left for the rest of our stack. Prints p50/p95 of time
+to first token and total time for each arm and the added latency, the CPU per chat of every
+server, the serve processes' RSS over the measured rounds, and as its last line one JSON
+object with the figures and `<target>_met` booleans (the full stack's added p95 <= 50 ms for
+both, no errors, flat memory).
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 
+from bench.chat.client import Target, burst, one_chat, summary
 from opscopilot.store.embedded import start_embedded, stop_embedded
 
 ADDED_P95_TARGET_MS = 50.0
@@ -86,90 +90,6 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
-
-
-@dataclass
-class Sample:
-    ttft: float | None = None
-    total: float | None = None
-    error: str | None = None
-
-
-@dataclass
-class Target:
-    name: str
-    url: str
-    body: dict[str, Any]
-    # One bearer key per simulated person (50 chats are 50 people, not one key 50 times).
-    keys: list[str] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
-
-    def headers(self, slot: int) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[slot % len(self.keys)]}"} if self.keys else {}
-
-
-async def one_chat(
-    client: httpx.AsyncClient, target: Target, delay: float, slot: int = 0
-) -> Sample:
-    await asyncio.sleep(delay)
-    sample = Sample()
-    start = time.perf_counter()
-    try:
-        async with client.stream(
-            "POST", target.url, json=target.body, headers=target.headers(slot)
-        ) as response:
-            if response.status_code != 200:
-                await response.aread()
-                sample.error = f"HTTP {response.status_code}: {response.text[:200]}"
-                return sample
-            event = ""
-            async for line in response.aiter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("data: "):
-                    if event == "token" and sample.ttft is None:
-                        sample.ttft = time.perf_counter() - start
-                    elif event == "done":
-                        sample.total = time.perf_counter() - start
-                        return sample
-                    elif event == "error":
-                        sample.error = line[6:200]
-                        return sample
-        sample.error = "stream ended without done"
-    except httpx.HTTPError as exc:
-        sample.error = f"{type(exc).__name__}: {exc}"
-    return sample
-
-
-async def burst(
-    client: httpx.AsyncClient, target: Target, chats: int, spread_s: float
-) -> list[Sample]:
-    step = spread_s / max(chats, 1)
-    return list(
-        await asyncio.gather(*(one_chat(client, target, i * step, i) for i in range(chats)))
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return (ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)) * 1000
-
-
-def summary(samples: list[Sample]) -> dict[str, float | int]:
-    ttft = [s.ttft for s in samples if s.ttft is not None and s.error is None]
-    total = [s.total for s in samples if s.total is not None and s.error is None]
-    return {
-        "chats": len(samples),
-        "errors": sum(1 for s in samples if s.error is not None),
-        "ttft_p50_ms": round(pct(ttft, 0.5), 1),
-        "ttft_p95_ms": round(pct(ttft, 0.95), 1),
-        "total_p50_ms": round(pct(total, 0.5), 1),
-        "total_p95_ms": round(pct(total, 0.95), 1),
-    }
 
 
 def _async_commit(url: str) -> None:
@@ -234,18 +154,20 @@ def rss_mb(pid: int) -> float:
 
 
 async def measure(
-    args: argparse.Namespace, baseline: Target, full: Target, serve_pid: int
+    args: argparse.Namespace, arms: list[tuple[Target, int]], serve_pid: int
 ) -> dict[str, Any]:
+    """Warm every arm up, then the measured rounds; each arm's server CPU per chat (its
+    server is idle while the other arms run, so the CPU spent over the rounds is its own)."""
     limits = httpx.Limits(max_connections=4 * args.chats, max_keepalive_connections=4 * args.chats)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        for target in (baseline, full):  # warm-up: imports, pools, litellm's first call
+        for target, _ in arms:  # warm-up: imports, pools, litellm's first call
             for _ in range(3):
                 await one_chat(client, target, 0)
             await burst(client, target, args.chats, args.spread_s)
         rss_before = rss_mb(serve_pid)
-        cpu_before = cpu_s(serve_pid)
+        cpu_before = {target.name: cpu_s(pid) for target, pid in arms}
         for round_no in range(args.rounds):
-            for target in (baseline, full):
+            for target, _ in arms:
                 samples = await burst(client, target, args.chats, args.spread_s)
                 target.samples.extend(samples)
                 s = summary(samples)
@@ -257,14 +179,19 @@ async def measure(
                 )
         await asyncio.sleep(1)
         rss_after = rss_mb(serve_pid)
-        cpu_per_chat = (cpu_s(serve_pid) - cpu_before) / max(1, len(full.samples)) * 1000
-    errors = [s.error for t in (baseline, full) for s in t.samples if s.error]
+        cpu = {
+            target.name: round(
+                (cpu_s(pid) - cpu_before[target.name]) / max(1, len(target.samples)) * 1000, 1
+            )
+            for target, pid in arms
+        }
+    errors = [s.error for t, _ in arms for s in t.samples if s.error]
     for error in sorted(set(errors))[:5]:
         print("error:", error, file=sys.stderr)
     return {
         "rss_before_mb": round(rss_before, 1),
         "rss_after_mb": round(rss_after, 1),
-        "serve_cpu_ms_per_chat": round(cpu_per_chat, 1),
+        "cpu_ms_per_chat": cpu,
     }
 
 
@@ -287,14 +214,15 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="oc-bench-chat-"))
     log = work / "processes.log"
-    llm_port, base_port, serve_port = free_port(), free_port(), free_port()
+    llm_port, base_port, lite_port, serve_port = (free_port() for _ in range(4))
     # The bench holds the embedded Postgres itself, so it stops with the bench whatever
     # becomes of `serve`.
     url = args.db_url or start_embedded(work / "pgdata")
+    upstream = f"http://127.0.0.1:{llm_port}/v1"
     env = _env(
         OPSCOPILOT_DB__URL=url,
         OPSCOPILOT_MODEL="openai/stand-in",
-        OPSCOPILOT_LLM__API_BASE=f"http://127.0.0.1:{llm_port}/v1",
+        OPSCOPILOT_LLM__API_BASE=upstream,
         OPSCOPILOT_LLM__API_KEY="sk-bench",
         OPSCOPILOT_LLM__NUM_RETRIES="0",
         OPSCOPILOT_API__RATE_LIMIT_CHAT_PER_MIN="0",
@@ -302,63 +230,36 @@ def main() -> None:
         OPSCOPILOT_JOBS__IN_PROCESS_WORKER="false",
         OPSCOPILOT_DB__POOL_SIZE="10",
     )
-    py = sys.executable
+    standin = ["bench.chat.standin", "--tokens", str(args.tokens), "--delay-ms", str(args.delay_ms)]
+    relay = ["bench.chat.baseline", "--upstream", upstream]
     try:
         with (
+            process(_py(*standin, "--port", str(llm_port)), env, log) as llm,
+            process(_py(*relay, "--port", str(base_port)), env, log) as base,
+            process(_py(*relay, "--litellm", "--port", str(lite_port)), env, log) as lite,
             process(
-                [
-                    py,
-                    "-m",
-                    "bench.chat.standin",
-                    "--port",
-                    str(llm_port),
-                    "--tokens",
-                    str(args.tokens),
-                    "--delay-ms",
-                    str(args.delay_ms),
-                ],
-                env,
-                log,
-            ) as llm,
-            process(
-                [
-                    py,
-                    "-m",
-                    "bench.chat.baseline",
-                    "--port",
-                    str(base_port),
-                    "--upstream",
-                    f"http://127.0.0.1:{llm_port}/v1",
-                ],
-                env,
-                log,
-            ) as base,
-            process(
-                [
-                    py,
-                    "-m",
-                    "opscopilot.cli.main",
-                    "serve",
-                    "--port",
-                    str(serve_port),
-                    "--workers",
-                    str(args.workers),
-                ],
+                _py(
+                    "opscopilot.cli.main", "serve", "--port", str(serve_port),
+                    "--workers", str(args.workers),
+                ),
                 env,
                 log,
             ) as serve,
-        ):
-            _wait_http(f"http://127.0.0.1:{llm_port}/v1/models", llm)
+        ):  # fmt: skip
+            _wait_http(f"{upstream}/models", llm)
             _wait_http(f"http://127.0.0.1:{base_port}/docs", base)
+            _wait_http(f"http://127.0.0.1:{lite_port}/docs", lite)
             _wait_http(f"http://127.0.0.1:{serve_port}/api/v1/health", serve)
             if args.async_commit and not args.db_url:
                 _async_commit(url)
             baseline = Target("baseline", f"http://127.0.0.1:{base_port}/chat", {})
+            litellm_relay = Target("litellm", f"http://127.0.0.1:{lite_port}/chat", {})
             api = f"http://127.0.0.1:{serve_port}"
             keys = people_keys(env, api, args.chats)
             full = Target("full", f"{api}/api/v1/chat", {"message": "hello"}, keys)
+            arms = [(baseline, base.pid), (litellm_relay, lite.pid), (full, serve.pid)]
             load_before = os.getloadavg()[0]
-            memory = asyncio.run(measure(args, baseline, full, serve.pid))
+            memory = asyncio.run(measure(args, arms, serve.pid))
             # The machine may be shared: its load says how far the figures can be trusted.
             memory["load_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     except Exception as exc:
@@ -367,31 +268,58 @@ def main() -> None:
     finally:
         if not args.db_url:
             stop_embedded(work / "pgdata")
-    base_s, full_s = summary(baseline.samples), summary(full.samples)
-    if base_s["errors"] or full_s["errors"]:
+    report(args, work, log, baseline, litellm_relay, full, memory)
+
+
+def _py(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def report(
+    args: argparse.Namespace,
+    work: Path,
+    log: Path,
+    baseline: Target,
+    litellm_relay: Target,
+    full: Target,
+    memory: dict[str, Any],
+) -> None:
+    base_s, lite_s, full_s = (summary(t.samples) for t in (baseline, litellm_relay, full))
+    if base_s["errors"] or lite_s["errors"] or full_s["errors"]:
         # Kept for the diagnosis (the serve log says what the error events only hint at).
         shutil.rmtree(work / "pgdata", ignore_errors=True)
         print(f"errors: process log kept at {log}", file=sys.stderr)
     else:
         shutil.rmtree(work, ignore_errors=True)
-    added_ttft = round(full_s["ttft_p95_ms"] - base_s["ttft_p95_ms"], 1)
-    added_total = round(full_s["total_p95_ms"] - base_s["total_p95_ms"], 1)
+
+    def added(arm: dict[str, float | int], key: str) -> float:
+        return round(float(arm[key]) - float(base_s[key]), 1)
+
+    added_ttft, added_total = added(full_s, "ttft_p95_ms"), added(full_s, "total_p95_ms")
+    lite_ttft, lite_total = added(lite_s, "ttft_p95_ms"), added(lite_s, "total_p95_ms")
+    cpu = memory.pop("cpu_ms_per_chat")
     growth = round(memory["rss_after_mb"] - memory["rss_before_mb"], 1)
     print()
     print(
         f"{'':10s}{'ttft p50':>10s}{'ttft p95':>10s}{'total p50':>11s}{'total p95':>11s}"
-        f"{'errors':>8s}"
+        f"{'errors':>8s}{'CPU/chat':>10s}"
     )
-    for name, s in (("baseline", base_s), ("full", full_s)):
+    for name, s in (("baseline", base_s), ("litellm", lite_s), ("full", full_s)):
         print(
             f"{name:10s}{s['ttft_p50_ms']:10.1f}{s['ttft_p95_ms']:10.1f}"
             f"{s['total_p50_ms']:11.1f}{s['total_p95_ms']:11.1f}{s['errors']:8d}"
+            f"{cpu[name]:8.1f}ms"
         )
     print(
         f"added at p95: first token {added_ttft} ms, total {added_total} ms "
         f"(target <= {ADDED_P95_TARGET_MS:.0f} ms)"
     )
-    print(f"serve CPU per chat: {memory['serve_cpu_ms_per_chat']} ms ({args.workers} worker(s))")
+    print(
+        f"litellm-only relay adds at p95: first token {lite_ttft} ms, total {lite_total} ms "
+        f"({'within' if max(lite_ttft, lite_total) <= ADDED_P95_TARGET_MS else 'over'} "
+        "the target on its own)"
+    )
+    print(f"serve CPU per chat: {cpu['full']} ms ({args.workers} worker(s))")
     print(f"serve RSS {memory['rss_before_mb']} MB -> {memory['rss_after_mb']} MB ({growth:+} MB)")
     print(f"machine load (1 min) before and after: {memory['load_1m']} on {os.cpu_count()} CPUs")
     result = {
@@ -407,7 +335,15 @@ def main() -> None:
         "added_total_p95_ms": added_total,
         "errors": int(base_s["errors"]) + int(full_s["errors"]),
         **memory,
+        "serve_cpu_ms_per_chat": cpu["full"],
         "rss_growth_mb": growth,
+        # The second baseline: the same relay through litellm (not a target, the floor).
+        "litellm_relay": lite_s,
+        "litellm_added_ttft_p95_ms": lite_ttft,
+        "litellm_added_total_p95_ms": lite_total,
+        "litellm_relay_cpu_ms_per_chat": cpu["litellm"],
+        "baseline_cpu_ms_per_chat": cpu["baseline"],
+        "litellm_floor_within_target": max(lite_ttft, lite_total) <= ADDED_P95_TARGET_MS,
         "added_p95_le_50ms_met": max(added_ttft, added_total) <= ADDED_P95_TARGET_MS,
         "no_errors_met": base_s["errors"] == 0 and full_s["errors"] == 0,
         "flat_memory_met": growth <= RSS_SLACK_MB,

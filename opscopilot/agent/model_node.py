@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
@@ -9,7 +11,7 @@ from langgraph.config import get_stream_writer
 from langgraph.runtime import Runtime
 
 from opscopilot.agent.llm import ModelChain, call_model
-from opscopilot.agent.policy import site_rules
+from opscopilot.agent.policy import SiteRules
 from opscopilot.agent.repair import repaired
 from opscopilot.agent.state import AgentState
 from opscopilot.prompts import render
@@ -29,7 +31,42 @@ def system_prompt(ctx: ToolContext) -> str:
     )
 
 
+class TokenCoalescer:
+    """The model's streamed text, written to the graph's custom stream once per turn of
+    the event loop rather than once per chunk.
+
+    Chunks that arrive together (one network read holds several when the loop is busy, as
+    under load) become one token event: one trip through LangGraph's stream, the runner,
+    the SSE frame and the event store instead of one per chunk. A chunk that arrives alone
+    goes out as soon as the model's task waits for the next one, so nothing is held back.
+    Events are stored as sent, so a replay is the same."""
+
+    def __init__(self, write: Callable[[dict[str, Any]], None]) -> None:
+        self.write = write
+        self.parts: list[str] = []
+        self.message_id: str | None = None
+        self.pending: asyncio.Handle | None = None
+
+    def add(self, text: str, message_id: str) -> None:
+        if self.parts and message_id != self.message_id:
+            self.flush()
+        self.parts.append(text)
+        self.message_id = message_id
+        if self.pending is None:
+            self.pending = asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.pending.cancel()
+            self.pending = None
+        if self.parts:
+            text, self.parts = "".join(self.parts), []
+            self.write({"token": text, "message_id": self.message_id})
+
+
 def make_model_node(chain: ModelChain, *, max_steps: int, token_budget: int) -> Any:
+    site_rules = SiteRules()
+
     async def model(state: AgentState, runtime: Runtime[ToolContext]) -> dict[str, Any]:
         calls = state.get("turn_model_calls", 0)
         used = state.get("turn_tokens", 0)
@@ -45,12 +82,13 @@ def make_model_node(chain: ModelChain, *, max_steps: int, token_budget: int) -> 
         rules = await site_rules(ctx.db, chain.llm_settings, site=ctx.site)
         # A model called through litellm streams its tokens on the graph's custom stream
         # (`agent/streaming.py` reads them); a LangChain chat model through messages mode.
-        writer = get_stream_writer()
-
-        def on_token(text: str, message_id: str) -> None:
-            writer({"token": text, "message_id": message_id})
-
-        answer = await call_model(chain, messages, site=ctx.site, rules=rules, on_token=on_token)
+        streamed = TokenCoalescer(get_stream_writer())
+        try:
+            answer = await call_model(
+                chain, messages, site=ctx.site, rules=rules, on_token=streamed.add
+            )
+        finally:  # what streamed reaches the person before the answer or the error does
+            streamed.flush()
         tokens = answer.usage_metadata["total_tokens"] if answer.usage_metadata else 0
         return {
             "messages": [answer],

@@ -5,7 +5,8 @@ A model is *local* when no data leaves the plant: the offline model, an `ollama/
 model the plant hosts itself). Everything else is a cloud model.
 
 Both are set in the settings (for every site) or per site in the `sites` table's `policy`
-(`{"local_model_only": true, "redact_fields": ["standard_cost"]}`), read at each call.
+(`{"local_model_only": true, "redact_fields": ["standard_cost"]}`), which a running graph
+reads again every few seconds (`llm.site_policy_ttl_s`).
 
 - A local-only site never has its data sent to a cloud model. A model call
   is bound to such a site when the chat is on it, or when a tool result in the history
@@ -19,6 +20,7 @@ Both are set in the settings (for every site) or per site in the `sites` table's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,12 +101,33 @@ class Rules:
         )
 
 
-async def site_rules(db: Database, settings: LLMSettings, *, site: str | None) -> Rules:
+_SitePolicies = tuple[tuple[str, Any], ...]
+
+
+class SiteRules:
     """The settings' rules plus the sites table's: every local-only site, and the redacted
-    fields of the chat's site. One small query per model call (a model call takes seconds)."""
-    base = Rules.of(settings)
+    fields of the chat's site. The table is read at most once per `llm.site_policy_ttl_s`
+    (one per graph, so per process), rather than in a session and a query of its own per
+    model call."""
+
+    def __init__(self) -> None:
+        self._read: tuple[Database, float, _SitePolicies] | None = None
+
+    async def __call__(self, db: Database, settings: LLMSettings, *, site: str | None) -> Rules:
+        now = time.monotonic()
+        read = self._read
+        if read is None or read[0] is not db or now - read[1] >= settings.site_policy_ttl_s:
+            read = self._read = (db, now, await _site_policies(db))
+        return _rules(settings, read[2], site=site)
+
+
+async def _site_policies(db: Database) -> _SitePolicies:
     async with db.sessions() as session:
-        rows = (await session.execute(select(Site.code, Site.policy))).tuples().all()
+        return tuple((await session.execute(select(Site.code, Site.policy))).tuples().all())
+
+
+def _rules(settings: LLMSettings, rows: _SitePolicies, *, site: str | None) -> Rules:
+    base = Rules.of(settings)
     local = {code for code, p in rows if isinstance(p, dict) and p.get("local_model_only")}
     fields: set[str] = set()
     for code, p in rows:

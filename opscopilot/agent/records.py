@@ -95,11 +95,19 @@ async def take_turn(
     question: str | None,
     lease: timedelta,
     check_owner: bool,
+    thread: ChatThread | None = None,
+    fresh: bool = False,
 ) -> bool:
     """`open_turn` inside the caller's transaction (a surface that opens its thread in the
-    same one starts a turn with a single commit); the caller commits."""
+    same one starts a turn with a single commit); the caller commits.
+
+    `thread` is the thread's row when the caller has it already, locked or just added in
+    this transaction; `fresh` says the caller made both the thread and the run id in this
+    transaction, so there is no run row to look for and no approval to let lapse: the
+    turn is then three INSERTs (thread with its lease, run, audit) and nothing else."""
     now = datetime.now(UTC)
-    thread = await session.get(ChatThread, thread_id, with_for_update=True)
+    if thread is None:
+        thread = await session.get(ChatThread, thread_id, with_for_update=True)
     if thread is None:
         thread = ChatThread(
             id=thread_id,
@@ -116,8 +124,10 @@ async def take_turn(
         return False
     thread.busy_run_id = run_id
     thread.busy_until = now + lease
+    # The thread's row first (a new one is inserted with its lease): the unit of work does
+    # not order rows by foreign key, and the run's points at it.
     await session.flush()
-    run = await session.get(ChatRun, run_id)
+    run = None if fresh else await session.get(ChatRun, run_id)
     if run is None:
         session.add(ChatRun(id=run_id, thread_id=thread_id, status="running", question=question))
     if question is not None:
@@ -130,7 +140,8 @@ async def take_turn(
             site=site,
             thread_id=thread_id,
         )
-        await _expire_pending(session, thread_id=thread_id, principal=principal)
+        if not fresh:
+            await _expire_pending(session, thread_id=thread_id, principal=principal)
     return True
 
 
@@ -147,25 +158,30 @@ async def close_turn(
     """End the run and free the thread's lease, without waiting for the WAL flush.
 
     This is bookkeeping on the path to every answer's `done`: the stored events say the
-    same, and a lease lost to a Postgres crash just expires. Audits stay durable."""
-    async with db.transaction() as session:
-        await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        await session.execute(
-            update(ChatRun)
-            .where(ChatRun.id == run_id)
-            .values(
-                status=status,
-                answer=answer,
-                usage=usage,
-                error=error,
-                finished_at=datetime.now(UTC),
-            )
+    same, and a lease lost to a Postgres crash just expires. Audits stay durable. Both
+    rows change in one statement (the run's update rides along as a CTE), on a plain
+    connection: no ORM session for two fixed updates."""
+    ended = (
+        update(ChatRun)
+        .where(ChatRun.id == run_id)
+        .values(
+            status=status,
+            answer=answer,
+            usage=usage,
+            error=error,
+            finished_at=datetime.now(UTC),
         )
-        await session.execute(
-            update(ChatThread)
-            .where(ChatThread.id == thread_id, ChatThread.busy_run_id == run_id)
-            .values(busy_run_id=None, busy_until=None)
-        )
+        .cte("ended_run")
+    )
+    freed = (
+        update(ChatThread)
+        .where(ChatThread.id == thread_id, ChatThread.busy_run_id == run_id)
+        .values(busy_run_id=None, busy_until=None)
+        .add_cte(ended)
+    )
+    async with db.engine.begin() as conn:
+        await conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+        await conn.execute(freed)
 
 
 # -- approvals --------------------------------------------------------------------------

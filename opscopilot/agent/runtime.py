@@ -28,6 +28,7 @@ from opscopilot.access.roles import Principal, Role
 from opscopilot.agent import records
 from opscopilot.agent.events import AgentEvent, ApprovalDecision, TurnRequest
 from opscopilot.agent.graph import build_graph, recursion_limit
+from opscopilot.agent.litellm_direct import LiteLLMModel
 from opscopilot.agent.llm import ModelChain, build_chain
 from opscopilot.agent.streaming import EventMapper
 from opscopilot.core.errors import OpsCopilotError
@@ -65,6 +66,7 @@ class GraphAgentRunner:
         self._chain = chain
         self._checkpointer = checkpointer
         self._graph: Any = None
+        self._stream_modes = ["messages", "updates", "custom"]
         self._lock = asyncio.Lock()
         self._stack = AsyncExitStack()
         llm = settings.llm
@@ -96,6 +98,11 @@ class GraphAgentRunner:
                 if not self._chain.offline:
                     await asyncio.to_thread(_warm_litellm)
                     _freeze_heap()
+            # LangGraph's messages mode streams LangChain chat models (the offline model,
+            # scripted ones); models called through litellm stream on the custom mode. With
+            # none of the former, the mode would only add a callback on every node.
+            if all(isinstance(m, LiteLLMModel) for _, m in self._chain.models):
+                self._stream_modes = ["updates", "custom"]
             self._graph = build_graph(
                 chain=self._chain,
                 registry=self.registry,
@@ -295,7 +302,7 @@ class GraphAgentRunner:
             None if graph_input is _CONTINUE else graph_input,
             self._config(ctx.thread_id),
             context=ctx,
-            stream_mode=["messages", "updates", "custom"],
+            stream_mode=self._stream_modes,
             durability=durability,
         )
         try:

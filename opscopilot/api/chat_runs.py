@@ -130,9 +130,13 @@ class ChatRuns:
                     question=message,
                     lease=lease,
                     check_owner=surface != "slack",
+                    thread=thread,
+                    # No thread named: open_thread has just made one (the run id is new too).
+                    fresh=thread_id is None,
                 )
             else:
                 await chat_store.relax_durability(session)
+                await session.flush()  # a new thread's row before its run's
                 await chat_store.create_run(
                     session, thread_id=thread.id, question=message, run_id=run_id
                 )

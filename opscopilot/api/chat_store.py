@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from opscopilot.access.roles import Principal
@@ -50,7 +50,10 @@ async def open_thread(
     title: str,
     default_site: str,
 ) -> ChatThread:
-    """The caller's thread (created when new); checks the id, the owner and the site."""
+    """The caller's thread (created when new); checks the id, the owner and the site.
+
+    A new thread is only added to the session: the caller flushes it once it has taken
+    the lease (one INSERT, rather than an INSERT and then an UPDATE)."""
     if thread_id is not None and not THREAD_ID.match(thread_id):
         raise ValidationFailed(
             "thread_id: 1-128 letters, digits or _.:- characters", field="thread_id"
@@ -73,7 +76,6 @@ async def open_thread(
             site=chosen,
         )
         session.add(thread)
-        await session.flush()
     else:
         _check_lease(thread)
         if thread.site != chosen:
@@ -125,7 +127,8 @@ async def store_events(
     """One batch of events, and the runs it ends (id, status, answer, usage, error).
 
     The runner closes its runs itself; this only closes those it left running (it failed
-    before taking them over, or crashed), and frees their threads."""
+    before taking them over, or crashed), and frees their threads. Three statements at
+    most, however many runs the batch holds."""
     # Core statements on a plain connection: this runs for every batch of every run.
     await relax_durability(conn)
     if rows:
@@ -133,20 +136,31 @@ async def store_events(
             insert(ChatEvent),
             [{"run_id": r, "seq": e.seq, "event": e.event, "data": e.data} for r, e in rows],
         )
+    if not finished:
+        return
     now = datetime.now(UTC)
-    for run_id, status, answer, usage, error in finished:
-        left = await conn.execute(
-            update(ChatRun)
-            .where(ChatRun.id == run_id, ChatRun.status == "running")
-            .values(status=status, answer=answer, usage=usage, error=error, finished_at=now)
-        )
-        if left.rowcount:
-            # Nor did it free the thread's lease (`ChatRuns.start` may have taken it).
-            await conn.execute(
-                update(ChatThread)
-                .where(ChatThread.busy_run_id == run_id)
-                .values(busy_run_id=None, busy_until=None)
-            )
+    await conn.execute(
+        update(ChatRun)
+        .where(ChatRun.id == bindparam("run"), ChatRun.status == "running")
+        .values(
+            status=bindparam("ended"),
+            answer=bindparam("text"),
+            usage=bindparam("counts"),
+            error=bindparam("reason"),
+            finished_at=now,
+        ),
+        [
+            {"run": run_id, "ended": status, "text": answer, "counts": usage, "reason": error}
+            for run_id, status, answer, usage, error in finished
+        ],
+    )
+    # An ended run holds no lease: one the runner did not free (`ChatRuns.start` may have
+    # taken it) is freed here. One it freed no longer names the run, so this is a no-op.
+    await conn.execute(
+        update(ChatThread)
+        .where(ChatThread.busy_run_id.in_([run_id for run_id, *_ in finished]))
+        .values(busy_run_id=None, busy_until=None)
+    )
 
 
 async def load_events(

@@ -63,6 +63,9 @@ class LLMSettings(BaseModel):
     local_only_sites: list[str] = Field(default_factory=list)
     local_api_bases: list[str] = Field(default_factory=list)
     redact_fields: list[str] = Field(default_factory=list)
+    # How long a process goes on using the sites table's policies it read (every model call
+    # needs them): an admin's edit of a site's policy applies within this time.
+    site_policy_ttl_s: float = Field(default=5.0, ge=0.0)
 
 
 class SlackSettings(BaseModel):
