@@ -49,7 +49,9 @@ async def open_checkpointer(
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,
-            "prepare_threshold": 0,
+            # None, not 0: psycopg prepares every statement at 0, which a transaction
+            # pooler (PgBouncer) breaks with "prepared statement does not exist".
+            "prepare_threshold": None,
             "application_name": "opscopilot-checkpointer",
         },
         check=SheddingPool.check_connection,

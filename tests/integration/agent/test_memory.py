@@ -96,3 +96,25 @@ async def test_setup_waits_for_another_process_without_blocking_in_postgres(
 async def _open_and_close(url: str) -> None:
     async with open_checkpointer(url, max_size=2):
         pass
+
+
+async def test_checkpointer_connections_prepare_no_statements(
+    agent_settings: Settings, clean_db: Database
+) -> None:
+    """A transaction pooler (PgBouncer) hands each statement any server connection: a
+    statement prepared on one is missing on the next, so the saver must prepare none."""
+    async with open_checkpointer(clean_db.url, max_size=2) as saver:
+        for n in range(3):  # psycopg prepares on the first use at threshold 0, else later
+            await saver.aput_writes(  # type: ignore[attr-defined]
+                _config("thread-p", f"1ef{n}"), [("messages", "hi")], f"task-{n}"
+            )
+            await saver.aget_tuple(_config("thread-p"))  # type: ignore[attr-defined]
+        pool = saver.conn  # type: ignore[attr-defined]
+        prepared = []
+        # both of the pool's connections at once: whichever ran the saver's statements
+        async with pool.connection() as first, pool.connection() as second:
+            for conn in (first, second):
+                cur = await conn.execute("SELECT count(*) AS n FROM pg_prepared_statements")
+                row = await cur.fetchone()
+                prepared.append(row["n"])
+    assert prepared == [0, 0]
