@@ -100,11 +100,10 @@ class Coverage:
     def judge(self, terms: frozenset[str]) -> None:
         """Judge item tokens ahead of the candidates that have them (a search passes every
         candidate's tokens at once: one pass instead of a set difference per candidate)."""
-        new = terms - self._judged if self._judged else terms
-        if not new or not self._fuzzy:
-            self._judged |= new
-            return
+        new = terms - self._judged
         self._judged |= new
+        if not new or not self._fuzzy:
+            return
         # term_match, as filters: a prefix is found by bisecting the sorted tokens, a near
         # spelling only among the tokens of a length within the edit budget (most tokens
         # fail both); a near spelling outranks a prefix of the same token

@@ -76,10 +76,10 @@ async def list_items(
     # good part of this hot route's own Python time (bench/search); the answer is plain
     # data, so the session may close before it is serialised.
     async with state.db.reads() as session:
+        sites = principal.site_filter()
         return await service.list_items(
-            session, sites=principal.site_filter(), q=q, category=category, after=after,
-            limit=limit,
-        )  # fmt: skip
+            session, sites=sites, q=q, category=category, after=after, limit=limit
+        )
 
 
 @router.get("/items/{sku}", response_model=ItemRead)
