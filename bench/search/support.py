@@ -141,3 +141,75 @@ class CpuMeter:
             "cpu_client_ms": (here - start[0]) * 1000 / max(1, calls),
             "cpu_server_ms": (server - start[1]) * 1000 / max(1, calls),
         }
+
+
+class ApiServer:
+    """`opscopilot serve` in its own process on 127.0.0.1, as it is deployed: one uvicorn
+    worker, no in-process job worker, on the benchmark's database, with `env` (settings)
+    added. Its working folder is a fresh temporary one, so no `.env` is read."""
+
+    def __init__(self, *, url: str, port: int, env: dict[str, str]) -> None:
+        self.url, self.port, self.env = url, port, env
+        self.process: Any = None
+        self._folder: Any = None
+
+    def __enter__(self) -> ApiServer:
+        import os
+        import subprocess
+        import sys
+        import tempfile
+
+        self._folder = tempfile.TemporaryDirectory(prefix="oc-bench-serve-")
+        env = (
+            os.environ
+            | {
+                "OPSCOPILOT_DB__URL": self.url,
+                "OPSCOPILOT_DB__AUTO_UPGRADE": "false",
+                "OPSCOPILOT_JOBS__IN_PROCESS_WORKER": "false",
+                "OPSCOPILOT_LOG_LEVEL": "WARNING",
+                "OPSCOPILOT_LOG_JSON": "false",
+            }
+            | self.env
+        )
+        command = [sys.executable, "-m", "opscopilot.cli.main", "serve",
+                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
+        self.process = subprocess.Popen(command, env=env, cwd=self._folder.name)
+        return self
+
+    async def started(self, timeout_s: float = 60.0) -> None:
+        """Wait until the server answers its liveness probe."""
+        import asyncio
+
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"opscopilot serve exited with {self.process.returncode}")
+                try:
+                    if (await client.get("/api/v1/health/live")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"opscopilot serve did not start in {timeout_s:.0f} s")
+                await asyncio.sleep(0.1)
+
+    def cpu(self) -> float:
+        """CPU seconds the server process has used so far."""
+        import psutil
+
+        t = psutil.Process(self.process.pid).cpu_times()
+        return float(t.user + t.system)
+
+    def __exit__(self, *exc: object) -> None:
+        import subprocess
+
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._folder.cleanup()

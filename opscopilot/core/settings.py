@@ -172,6 +172,10 @@ class IngestSettings(BaseModel):
     future_tolerance_days: int = 2
     bulk_threshold_rows: int = 5_000
     embedding_model: str = "hash-ngram-256"
+    # HNSW breadth of item search (pgvector's hnsw.ef_search): answer quality against
+    # time. Measured at 100,000 items in docs/search.md; a small catalogue loses nothing
+    # at 100, a large one finds the right item less often below 400.
+    search_ef_search: int = Field(default=400, ge=10, le=1000)
 
 
 class RetentionSettings(BaseModel):

@@ -65,13 +65,11 @@ __all__ = [
     "search_items",
 ]
 
-# Per vector channel: candidates fetched (at least), and the HNSW breadth used for them.
-# recall@10 at a given breadth varies from one graph build to the next (random levels):
-# at 100,000 items, ef_search 300 gave 0.964, 0.946 and 0.942 on three builds, 400 gave
-# 0.970, 0.964 and 0.956 (bench/search): 400 keeps the 0.95 target, with a thin margin.
-# A fourth build: 0.946 at 200, 0.958 at 300, 0.968 at 400 (9.8 ms of server CPU a query).
+# Per vector channel: candidates fetched (at least). Fewer cost answers: at 100,000 items,
+# 3 or 2 per answer instead of 4 put the labelled queries' right item in the top 3 for
+# 0.900 and 0.878 instead of 0.911 (ef_search 400). The HNSW breadth used for them is
+# the setting ingest.search_ef_search (docs/search.md has its measured trade-off).
 MIN_CANDIDATES = 40
-EF_SEARCH = 400
 SKU_EXACT_BONUS = 3.0
 SKU_PREFIX_BONUS = 1.5
 
@@ -254,7 +252,7 @@ async def search_items(
     sites: tuple[str, ...] | None = None,
     model: str | None = None,
     exact: bool = False,
-    ef_search: int = EF_SEARCH,
+    ef_search: int | None = None,
     site_params: bool = False,
 ) -> list[ItemHit]:
     """Items for a free-text query, best first.
@@ -262,7 +260,7 @@ async def search_items(
     `sites` limits the search to items used at those sites (and unclaimed ones); `model`
     overrides the configured embedding model; `exact` scans instead of using the HNSW
     indexes (the ground truth benchmarks compare against); `ef_search` is the HNSW
-    breadth (recall against time, see bench/search); `site_params` also reads each hit's
+    breadth (default: settings ingest.search_ef_search); `site_params` also reads each hit's
     planning parameters at `sites` (all sites when None), in the same round trip.
     """
     query = query.strip()
@@ -273,7 +271,7 @@ async def search_items(
         query=query,
         vectors=await query_vectors(query, models_for(model)),
         k=max(MIN_CANDIDATES, 4 * limit),
-        ef_search=ef_search,
+        ef_search=ef_search or search_breadth(),
         sites=sites,
         exact=exact,
         site_params=site_params,
@@ -297,6 +295,13 @@ async def search_items(
         )
         for score, row, channels in scored[:limit]
     ]
+
+
+def search_breadth() -> int:
+    """The configured HNSW breadth of item search (settings ingest.search_ef_search)."""
+    from opscopilot.core.settings import get_settings
+
+    return get_settings().ingest.search_ef_search
 
 
 def rank_candidates(

@@ -4,8 +4,10 @@ session is already inside one; and the items a search answers with are the sessi
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select, text
 
+from opscopilot.core.settings import reset_settings
 from opscopilot.store.engine import Database
 from opscopilot.store.models import ManufacturingItem
 from opscopilot.store.search import search_items
@@ -30,6 +32,27 @@ async def test_the_breadth_holds_on_an_idle_connection_and_inside_a_transaction(
         await session.execute(text("SELECT 1"))  # the transaction has begun
         await set_search_depth(session, ef_search=77)
         assert (await session.execute(SHOW)).one()[0] == "77"
+
+
+async def test_a_search_runs_at_the_configured_breadth(
+    clean_db: Database, add_items: AddItems, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_items([{"sku": "GSK-50-ACME", "name": "Gasket 50mm EPDM"}])
+    monkeypatch.setenv("OPSCOPILOT_INGEST__SEARCH_EF_SEARCH", "321")
+    reset_settings()
+    try:
+        async with clean_db.sessions() as session:
+            await session.execute(text("SELECT 1"))  # inside a transaction: set for it
+            assert [h.item.sku for h in await search_items(session, query="gasket")] == [
+                "GSK-50-ACME"
+            ]
+            assert (await session.execute(SHOW)).one()[0] == "321"
+            # an explicit breadth wins over the setting
+            await search_items(session, query="gasket", ef_search=222)
+            assert (await session.execute(SHOW)).one()[0] == "222"
+    finally:
+        monkeypatch.delenv("OPSCOPILOT_INGEST__SEARCH_EF_SEARCH")
+        reset_settings()
 
 
 async def test_hits_are_the_sessions_items(clean_db: Database, add_items: AddItems) -> None:
