@@ -59,10 +59,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.search.support import (
-    ApiServer,
     CpuMeter,
+    api_server,
     ensure_catalog,
     index_params,
+    process_cpu,
     rebuild_index,
     set_shared_buffers,
 )
@@ -231,7 +232,6 @@ async def over_http(
 
     from opscopilot.access.service import create_key
     from tests.fixtures.catalog_labels import QUERIES
-    from tests.peers._http import free_port
 
     async with db.transaction() as session:
         key = (await create_key(session, user="bench", role="viewer")).key
@@ -241,11 +241,11 @@ async def over_http(
         "OPSCOPILOT_INGEST__SEARCH_EF_SEARCH": str(ef_search),
         "OPSCOPILOT_DB__POOL_SIZE": str(clients + 2),
     }
-    with ApiServer(url=url, port=free_port(), env=env) as server:
-        await server.started()
+    log = Path(tempfile.gettempdir()) / "opscopilot-bench-search-serve.log"
+    with api_server(url, env, log) as (server, port):
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{server.port}",
+            base_url=f"http://127.0.0.1:{port}",
             headers={"Authorization": f"Bearer {key}"},
             limits=limits,
             timeout=30,
@@ -258,10 +258,10 @@ async def over_http(
                     answers[q] = r.content
 
             await timed([partial(get, q) for q in queries[:30]], 1)  # warm caches
-            start, api_start = meter.sample(), server.cpu()
+            start, api_start = meter.sample(), process_cpu(server.pid)
             one = await timed([partial(get, q, True) for q in queries], 1)
             one |= meter.per_call(start, len(queries))
-            one["cpu_api_ms"] = (server.cpu() - api_start) * 1000 / len(queries)
+            one["cpu_api_ms"] = (process_cpu(server.pid) - api_start) * 1000 / len(queries)
             many = await timed([partial(get, q) for q in queries], clients)
     top3 = [wanted[q] in [i["sku"] for i in json.loads(body)["items"][:3]]
             for q, body in answers.items()]  # fmt: skip

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,73 +145,29 @@ class CpuMeter:
         }
 
 
-class ApiServer:
+@contextmanager
+def api_server(url: str, settings: dict[str, str], log: Path) -> Iterator[tuple[Any, int]]:
     """`opscopilot serve` in its own process on 127.0.0.1, as it is deployed: one uvicorn
-    worker, no in-process job worker, on the benchmark's database, with `env` (settings)
-    added. Its working folder is a fresh temporary one, so no `.env` is read."""
+    worker, no in-process job worker, on the benchmark's database, with `settings` (env
+    variables) added; the other benchmarks' process helpers, its output in `log`. Yields
+    the process and its port once it answers its liveness probe."""
+    import sys
 
-    def __init__(self, *, url: str, port: int, env: dict[str, str]) -> None:
-        self.url, self.port, self.env = url, port, env
-        self.process: Any = None
-        self._folder: Any = None
+    from bench.chat.run import _env, _wait_http, free_port, process
 
-    def __enter__(self) -> ApiServer:
-        import os
-        import subprocess
-        import sys
-        import tempfile
+    port = free_port()
+    env = _env(OPSCOPILOT_DB__URL=url, OPSCOPILOT_DB__AUTO_UPGRADE="false",
+               OPSCOPILOT_JOBS__IN_PROCESS_WORKER="false", **settings)  # fmt: skip
+    command = [sys.executable, "-m", "opscopilot.cli.main", "serve",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with process(command, env, log) as proc:
+        _wait_http(f"http://127.0.0.1:{port}/api/v1/health/live", proc)
+        yield proc, port
 
-        self._folder = tempfile.TemporaryDirectory(prefix="oc-bench-serve-")
-        env = (
-            os.environ
-            | {
-                "OPSCOPILOT_DB__URL": self.url,
-                "OPSCOPILOT_DB__AUTO_UPGRADE": "false",
-                "OPSCOPILOT_JOBS__IN_PROCESS_WORKER": "false",
-                "OPSCOPILOT_LOG_LEVEL": "WARNING",
-                "OPSCOPILOT_LOG_JSON": "false",
-            }
-            | self.env
-        )
-        command = [sys.executable, "-m", "opscopilot.cli.main", "serve",
-                   "--host", "127.0.0.1", "--port", str(self.port)]  # fmt: skip
-        self.process = subprocess.Popen(command, env=env, cwd=self._folder.name)
-        return self
 
-    async def started(self, timeout_s: float = 60.0) -> None:
-        """Wait until the server answers its liveness probe."""
-        import asyncio
+def process_cpu(pid: int) -> float:
+    """CPU seconds a process has used so far."""
+    import psutil
 
-        import httpx
-
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}") as client:
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"opscopilot serve exited with {self.process.returncode}")
-                try:
-                    if (await client.get("/api/v1/health/live")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"opscopilot serve did not start in {timeout_s:.0f} s")
-                await asyncio.sleep(0.1)
-
-    def cpu(self) -> float:
-        """CPU seconds the server process has used so far."""
-        import psutil
-
-        t = psutil.Process(self.process.pid).cpu_times()
-        return float(t.user + t.system)
-
-    def __exit__(self, *exc: object) -> None:
-        import subprocess
-
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._folder.cleanup()
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)

@@ -237,9 +237,10 @@ def as_form(fields: dict[str, str]) -> tuple[str, str]:
 def pressed(
     slack: SlackStandIn, message: SlackMessage, action_id: str, *, user: str
 ) -> dict[str, Any]:
-    """The block_actions payload of `user` pressing the button `action_id` on `message`."""
-    element = next(
-        e
+    """The block_actions payload of `user` pressing the button `action_id` on `message`,
+    with the block's id as Slack sends it."""
+    block, element = next(
+        (b, e)
         for b in message.blocks or []
         if b.get("type") == "actions"
         for e in b["elements"]
@@ -257,4 +258,5 @@ def pressed(
             "blocks": message.blocks,
         },
         response_url=slack.response_url(user),
+        block_id=str(block.get("block_id", "b")),
     )

@@ -27,11 +27,11 @@ from opscopilot.store.models import (
     User,
 )
 from tests.integration.slackbot.scripted import (
-    block_action,
     call,
     last_tool_result,
     mention,
     new_channel,
+    pressed,
 )
 from tests.peers.slack import SlackMessage, SlackStandIn
 
@@ -97,26 +97,6 @@ async def propose(bot: SlackBot, slack: SlackStandIn, channel: str) -> tuple[str
     return ts, message
 
 
-def press(
-    slack: SlackStandIn, message: SlackMessage, *, action_id: str, user: str
-) -> dict[str, Any]:
-    approval_id = str(message.blocks[-1]["elements"][0]["value"])  # type: ignore[index]
-    return block_action(
-        action_id=action_id,
-        value=approval_id,
-        user=user,
-        channel=message.channel,
-        message={
-            "ts": message.ts,
-            "thread_ts": message.thread_ts,
-            "text": message.text,
-            "blocks": message.blocks,
-        },
-        response_url=slack.response_url(user),
-        block_id=f"approval:{approval_id}",
-    )
-
-
 async def test_an_operator_approves_and_the_write_runs_once(
     make_bot: Callable[..., SlackBot],
     scripted: Callable[..., GraphAgentRunner],
@@ -139,8 +119,8 @@ async def test_an_operator_approves_and_the_write_runs_once(
 
         # Two operators press at once: the write still runs once.
         await asyncio.gather(
-            dispatch(bot, press(slack, message, action_id=blocks.APPROVE, user=OSCAR)),
-            dispatch(bot, press(slack, message, action_id=blocks.APPROVE, user=ALICE)),
+            dispatch(bot, pressed(slack, message, blocks.APPROVE, user=OSCAR)),
+            dispatch(bot, pressed(slack, message, blocks.APPROVE, user=ALICE)),
         )
 
     assert len(list(plant.glob("action-*.json"))) == 1
@@ -180,7 +160,7 @@ async def test_a_viewer_cannot_approve(
     async with scripted(draft_and_submit) as runner:
         bot = make_bot(runner)
         _, message = await propose(bot, slack, new_channel())
-        await dispatch(bot, press(slack, message, action_id=blocks.APPROVE, user=VERA))
+        await dispatch(bot, pressed(slack, message, blocks.APPROVE, user=VERA))
 
     [told] = slack.calls_to(f"response_url:{VERA}")
     assert "operator" in str(told.body["text"])
@@ -208,7 +188,7 @@ async def test_reject_changes_nothing_and_says_so(
     async with scripted(draft_and_submit) as runner:
         bot = make_bot(runner)
         thread_ts, message = await propose(bot, slack, new_channel())
-        await dispatch(bot, press(slack, message, action_id=blocks.REJECT, user=OSCAR))
+        await dispatch(bot, pressed(slack, message, blocks.REJECT, user=OSCAR))
 
     assert not list(plant.glob("action-*.json"))
     async with clean_db.sessions() as session:
