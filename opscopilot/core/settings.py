@@ -174,7 +174,7 @@ class IngestSettings(BaseModel):
     embedding_model: str = "hash-ngram-256"
     # HNSW breadth of item search (pgvector's hnsw.ef_search): answer quality against
     # time. Measured at 100,000 items in docs/search.md; a small catalogue loses nothing
-    # at 100, a large one finds the right item less often below 400.
+    # at 100, a large one finds the right item less often below 200, most often at 400.
     search_ef_search: int = Field(default=400, ge=10, le=1000)
 
 
