@@ -52,6 +52,12 @@ class SafeText:
             found = pattern.search(text)
             if found is not None:
                 end = min(end, found.start())
+        # A tail that looks like a link's start may begin inside a complete link ("[](["
+        # + ")" holds "[)"): the link is kept whole, or its halves would be escaped apart.
+        for link in _MD_LINK.finditer(text):
+            if link.start() < end < link.end():
+                end = link.start()
+                break
         self._held = text[end:]
         return escape(text[:end])
 
