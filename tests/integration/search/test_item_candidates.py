@@ -1,13 +1,10 @@
 """The candidate statement of item search: a row found by SKU carries its item's terms,
-read from the item's fuzzy row only for such rows; the term channel finds items by a
-rare word of the query."""
+read from the item's fuzzy row only for such rows."""
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import text
 
-from opscopilot.store import item_candidates
 from opscopilot.store.engine import Database
 from opscopilot.store.item_candidates import fetch_candidates
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
@@ -38,13 +35,13 @@ async def test_a_sku_row_carries_the_terms_of_its_items_fuzzy_row(
     await add_items(GASKETS)
     stored = await terms_of(clean_db)
     async with clean_db.session() as session:
-        # no vector channel: the SKU channels' rows read no vectors
+        # no vector channel: the only rows are the SKU channels', which read no vectors
         found = await fetch_candidates(
             session, query="gsk-50-acme", vectors={}, k=40, ef_search=40, sites=None,
             exact=False,
         )  # fmt: skip
     assert stored["GSK-50-ACME"]
-    assert sorted((c.channel, c.sku, c.terms) for c in found if c.channel != "term") == [
+    assert sorted((c.channel, c.sku, c.terms) for c in found) == [
         ("sku", "GSK-50-ACME", stored["GSK-50-ACME"]),
         ("sku_prefix", "GSK-50-ACME", stored["GSK-50-ACME"]),
     ]
@@ -65,24 +62,3 @@ async def test_every_channel_row_has_its_items_terms_and_row(
         ("sku", "GSK-60-ACME"), ("fuzzy", "GSK-60-ACME"), ("fuzzy", "GSK-50-ACME"),
     }  # fmt: skip
     assert all(c.terms == stored[c.sku] for c in found)
-
-
-async def test_the_term_channel_finds_items_by_a_rare_word_of_the_query(
-    clean_db: Database, add_items: AddItems, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(item_candidates, "COMMON_TERM_ROWS", 10)  # 1,000 in a real plant
-    # thirty gaskets that differ only by a part number: "gasket" and "acme" are common
-    await add_items(
-        [{"sku": f"GSK-{n}", "name": f"Gasket EPDM PN{n:03d}", "supplier_name": "Acme Seals"}
-         for n in range(30)]
-    )  # fmt: skip
-    async with clean_db.transaction() as session:
-        await session.execute(text("ANALYZE embeddings"))
-    item_candidates._common.clear()  # the process's cached statistics predate ANALYZE
-    async with clean_db.session() as session:
-        assert {"gasket", "acme"} <= await item_candidates.common_terms(session)
-        found = await fetch_candidates(
-            session, query="acme gasket pn017", vectors={}, k=40, ef_search=40, sites=None,
-            exact=False,
-        )  # fmt: skip
-    assert [(c.channel, c.sku) for c in found] == [("term", "GSK-17")]
