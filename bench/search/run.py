@@ -58,12 +58,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.chat.run import cpu_s
 from bench.search.support import (
     CpuMeter,
     api_server,
     ensure_catalog,
     index_params,
-    process_cpu,
     rebuild_index,
     set_shared_buffers,
 )
@@ -260,10 +260,10 @@ async def over_http(
                     answers[q] = body
 
             await timed([partial(get, q) for q in queries[:30]], 1)  # warm caches
-            start, api_start = meter.sample(), process_cpu(server.pid)
+            start, api_start = meter.sample(), cpu_s(server.pid)
             one = await timed([partial(get, q, True) for q in queries], 1)
             one |= meter.per_call(start, len(queries))
-            one["cpu_api_ms"] = (process_cpu(server.pid) - api_start) * 1000 / len(queries)
+            one["cpu_api_ms"] = (cpu_s(server.pid) - api_start) * 1000 / len(queries)
             many = await timed([partial(get, q) for q in queries], clients)
     top3 = [wanted[q] in [i["sku"] for i in json.loads(body)["items"][:3]]
             for q, body in answers.items()]  # fmt: skip

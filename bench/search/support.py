@@ -163,11 +163,3 @@ def api_server(url: str, settings: dict[str, str], log: Path) -> Iterator[tuple[
     with process(command, env, log) as proc:
         _wait_http(f"http://127.0.0.1:{port}/api/v1/health/live", proc)
         yield proc, port
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds a process has used so far."""
-    import psutil
-
-    t = psutil.Process(pid).cpu_times()
-    return float(t.user + t.system)
