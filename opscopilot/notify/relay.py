@@ -208,11 +208,15 @@ class Relay:
 
     async def _idle(self, stop: asyncio.Event) -> None:
         waits = [asyncio.ensure_future(self.wake.wait()), asyncio.ensure_future(stop.wait())]
-        await asyncio.wait(
-            waits, timeout=self.settings.notify.relay_poll_s, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in waits:
-            waiter.cancel()
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=self.settings.notify.relay_poll_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:  # also when the relay itself is cancelled: no waiter outlives it
+            for waiter in waits:
+                waiter.cancel()
         self.wake.clear()
 
     async def _claim(self, now: datetime, limit: int) -> list[ClaimedRow]:

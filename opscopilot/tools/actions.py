@@ -15,8 +15,6 @@ from opscopilot.prompts import format_number
 from opscopilot.tools.base import ToolSpec, WriteMeta, respond, to_jsonable, write_tool
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = ("opscopilot.actions.service:draft_action",)
-
 Reply = tuple[str, dict[str, Any]]
 Kind = Literal["purchase_request", "transfer", "expedite", "work_order_change"]
 

@@ -18,15 +18,6 @@ from opscopilot.forecasting.schemas import AlertRead
 from opscopilot.tools.base import ToolSpec, WriteMeta, respond, to_jsonable, write_tool
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.forecasting.service:list_active_alerts",
-    "opscopilot.forecasting.service:get_alert",
-    "opscopilot.forecasting.service:acknowledge_alert",
-    "opscopilot.forecasting.service:snooze_alert",
-    "opscopilot.forecasting.service:resolve_alert",
-    "opscopilot.forecasting.alerts:alerts_raised_since",
-)
-
 
 def _alert(a: AlertRead) -> dict[str, Any]:
     return {

@@ -11,8 +11,6 @@ from opscopilot.access.approvals import pending_approvals
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = ("opscopilot.access.approvals:pending_approvals",)
-
 
 @tool(parse_docstring=True, response_format="content_and_artifact")
 async def open_approvals(

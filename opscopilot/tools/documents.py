@@ -11,8 +11,6 @@ from opscopilot.store.search import search_documents as search
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = ("opscopilot.store.search:search_documents",)
-
 PASSAGE_CHARS = 800
 
 

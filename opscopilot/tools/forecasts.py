@@ -27,14 +27,6 @@ from opscopilot.forecasting.schemas import (
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.forecasting.service:create_forecast",
-    "opscopilot.forecasting.service:get_latest_forecast",
-    "opscopilot.forecasting.service:what_if",
-    "opscopilot.forecasting.runs:get_run",
-    "opscopilot.forecasting.changes:forecast_changes",
-)
-
 Reply = tuple[str, dict[str, Any]]
 ForecastType = Literal["demand", "supply", "inventory", "quality"]
 Period = Literal["daily", "weekly", "monthly", "quarterly"]

@@ -16,13 +16,6 @@ from opscopilot.tools.base import ToolSpec, WriteMeta, respond, to_jsonable, wri
 from opscopilot.tools.context import ToolContext
 from opscopilot.tools.scrub import scrub_text
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.ingest.service:ingestion_health",
-    "opscopilot.ingest.service:get_batch",
-    "opscopilot.ingest.service:list_batches",
-    "opscopilot.ingest.service:ingest_batch",
-)
-
 Reply = tuple[str, dict[str, Any]]
 ERRORS_SHOWN = 5
 

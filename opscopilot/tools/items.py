@@ -11,12 +11,6 @@ from opscopilot.ingest import service as ingest
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.ingest.service:list_items",
-    "opscopilot.ingest.service:get_item",
-    "opscopilot.ingest.service:get_inventory",
-)
-
 Reply = tuple[str, dict[str, Any]]
 
 

@@ -11,8 +11,6 @@ from opscopilot.tools import kpis
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = ("opscopilot.tools.kpis:days_of_cover",)
-
 Reply = tuple[str, dict[str, Any]]
 
 

@@ -12,12 +12,6 @@ from opscopilot.inference.runtime import get_runtime
 from opscopilot.tools.base import ToolSpec, respond
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.inference.service:list_models",
-    "opscopilot.inference.service:run_model_on_item",
-    "opscopilot.inference.runtime:get_runtime",
-)
-
 Reply = tuple[str, dict[str, Any]]
 LIST_CAP = 10
 

@@ -14,13 +14,6 @@ from opscopilot.notify.routing import list_on_call
 from opscopilot.tools.base import ToolSpec, WriteMeta, to_jsonable, write_tool
 from opscopilot.tools.context import ToolContext
 
-REQUIRES: tuple[str, ...] = (
-    "opscopilot.notify.service:send_notification",
-    "opscopilot.notify.service:set_preferences",
-    "opscopilot.notify.service:get_preferences",
-    "opscopilot.notify.routing:list_on_call",
-)
-
 Severity = Literal["info", "warning", "critical"]
 Channel = Literal["email", "sms", "slack", "webhook"]
 

@@ -5,6 +5,7 @@ test_alert_routing.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,28 @@ async def test_relay_killed_after_the_provider_accepted_resends_with_the_same_ke
     assert ids == [notification_id, notification_id]
     assert [r.verdict for r in peers.webhook.requests] == ["ok", "duplicate"]
     assert list(peers.webhook.effects) == [notification_id] and peers.webhook.duplicates == 1
+
+
+def _event_waiters() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if "Event.wait" in repr(t.get_coro())}
+
+
+async def test_a_relay_cancelled_while_idle_leaves_no_waiter_behind(relay: Relay) -> None:
+    # A waiter left pending is collected later as "Task was destroyed but it is pending",
+    # which runs a logging call in the middle of whatever the process is doing.
+    before = _event_waiters()  # the test loop may be shared with other tests
+    task = asyncio.create_task(relay.run_deliveries(asyncio.Event()))
+
+    async def idle() -> bool:
+        return len(_event_waiters() - before) == 2  # the wake-up and the stop waiter
+
+    await wait_for(idle, timeout=15)
+    waiters = _event_waiters() - before
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # the waiters' cancellation runs
+    assert all(w.done() for w in waiters)
 
 
 async def test_slack_429_with_retry_after_then_200_posts_once_after_the_wait(
