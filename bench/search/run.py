@@ -140,6 +140,10 @@ async def knn_recall(
                                                       "k": 10})).all()  # fmt: skip
             exact_ms.append((time.perf_counter() - t) * 1000)
             truth.append(({r.id for r in rows}, rows[-1].d + 1e-6))
+    async with db.transaction() as session:  # the exact scan read the heap, not the graph
+        await set_search_depth(session, ef_search=max(sweep_efs))
+        for vec in vectors[:30]:
+            await session.execute(ann_sql, {query_param(FUZZY_EMBEDDING_MODEL): vec, "k": 10})
     sweep: dict[int, dict[str, float]] = {}
     for ef in sweep_efs:
         by_distance, by_id, ms = [], [], []

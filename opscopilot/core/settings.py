@@ -173,9 +173,9 @@ class IngestSettings(BaseModel):
     bulk_threshold_rows: int = 5_000
     embedding_model: str = "hash-ngram-256"
     # HNSW breadth of item search (pgvector's hnsw.ef_search): answer quality against
-    # time. Measured at 100,000 items in docs/search.md; a small catalogue loses nothing
-    # at 100, a large one finds the right item less often below 200, most often at 400.
-    search_ef_search: int = Field(default=400, ge=10, le=1000)
+    # time. The term channel finds what a narrow breadth misses among near twins, so 80
+    # answers at 100,000 items as 400 did without it (docs/search.md has the figures).
+    search_ef_search: int = Field(default=80, ge=10, le=1000)
 
 
 class RetentionSettings(BaseModel):

@@ -104,6 +104,17 @@ Index(
     "ix_external_mappings_external_id_lower",
     func.lower(ExternalMapping.__table__.c.external_id),
 )
+# Item search's term channel: the items holding one of a query's rare words (a part
+# number, a size, a supplier's code), whatever the HNSW breadth found.
+TERMS_INDEX = "ix_embeddings_item_terms"
+Index(
+    TERMS_INDEX,
+    Embedding.__table__.c.terms,
+    postgresql_using="gin",
+    # no pending list: after a bulk load it made every lookup scan megabytes of new entries
+    postgresql_with={"fastupdate": "off"},
+    postgresql_where=text(f"model = '{FUZZY_EMBEDDING_MODEL}' AND entity_type = 'item'"),
+)
 
 
 class Document(Base):
