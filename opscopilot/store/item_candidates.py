@@ -103,11 +103,15 @@ def item_row(candidate: Candidate) -> dict[str, Any]:
     return out
 
 
+async def _database(session: AsyncSession) -> str:
+    """The key of the per-process facts about the session's database."""
+    return str((await session.connection()).engine.url)
+
+
 async def trigram_available(session: AsyncSession) -> bool:
     """Whether the server has pg_trgm installed in this database (asked once per database
     per process). The embedded server has not; a managed Postgres often has."""
-    conn = await session.connection()
-    key = str(conn.engine.url)
+    key = await _database(session)
     if key not in _trigram:
         found = await session.scalar(
             text("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')")
@@ -122,8 +126,7 @@ async def common_terms(session: AsyncSession) -> frozenset[str]:
     """The words on at least COMMON_TERM_ROWS rows, from the planner's statistics (none
     before the first ANALYZE, or in a small catalogue: then every word counts as rare, and
     the channel's LIMIT bounds what it reads)."""
-    conn = await session.connection()
-    key = str(conn.engine.url)
+    key = await _database(session)
     held = _common.get(key)
     now = time.monotonic()
     if held is None or now - held[0] > COMMON_TERMS_TTL_S:
@@ -235,8 +238,9 @@ async def fetch_candidates(
         parts.append(f"SELECT '{'fuzzy' if fuzzy else 'semantic'}' AS ch, id, d, terms FROM c{n}")
         params[query_param(model)] = list(vec)
     parts.extend(_sku_parts(query, params, item_where))
-    common = await common_terms(session)
-    rare = [t for t in dict.fromkeys(canonical_tokens(query)) if t not in common]
+    words = dict.fromkeys(canonical_tokens(query))
+    common = await common_terms(session) if words else frozenset()
+    rare = [t for t in words if t not in common]
     if rare:
         params |= {"rare": rare, "kt": k // 2}
         parts.append(

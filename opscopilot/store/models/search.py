@@ -106,9 +106,8 @@ Index(
 )
 # Item search's term channel: the items holding one of a query's rare words (a part
 # number, a size, a supplier's code), whatever the HNSW breadth found.
-TERMS_INDEX = "ix_embeddings_item_terms"
 Index(
-    TERMS_INDEX,
+    "ix_embeddings_item_terms",
     Embedding.__table__.c.terms,
     postgresql_using="gin",
     # no pending list: after a bulk load it made every lookup scan megabytes of new entries
