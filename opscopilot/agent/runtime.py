@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +31,7 @@ from opscopilot.agent.litellm_direct import LiteLLMModel
 from opscopilot.agent.llm import ModelChain, build_chain
 from opscopilot.agent.streaming import EventMapper
 from opscopilot.core.errors import OpsCopilotError
+from opscopilot.core.heap import freeze_heap
 from opscopilot.core.settings import Settings
 from opscopilot.core.telemetry import observe_turn
 from opscopilot.prompts import render
@@ -97,7 +97,7 @@ class GraphAgentRunner:
                 self._chain = await asyncio.to_thread(build_chain, self.settings.llm, tools)
                 if not self._chain.offline:
                     await asyncio.to_thread(_warm_litellm)
-                    _freeze_heap()
+                    freeze_heap(after="litellm")
             # LangGraph's messages mode streams LangChain chat models (the offline model,
             # scripted ones); models called through litellm stream on the custom mode. With
             # none of the former, the mode would only add a callback on every node.
@@ -388,22 +388,6 @@ class GraphAgentRunner:
             site=ctx.site,
             thread_id=ctx.thread_id,
         )
-
-
-_heap_frozen = False
-
-
-def _freeze_heap() -> None:
-    """Once per process, after litellm's import: move the objects alive now out of the
-    garbage collector's sight. Each full collection would otherwise walk the whole heap
-    the imports left (litellm, LangChain, LangGraph: hundreds of MB), stopping the event
-    loop, and every chat on it, for a second or more under load (measured: two full
-    collections of 2.4 s and 3 s during 50 concurrent chats)."""
-    global _heap_frozen
-    if not _heap_frozen:
-        _heap_frozen = True
-        gc.collect()
-        gc.freeze()
 
 
 def _warm_litellm() -> None:

@@ -17,6 +17,7 @@ from opscopilot.api.errors import ERROR_RESPONSES, install_error_handlers
 from opscopilot.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from opscopilot.api.routers import ROUTERS
 from opscopilot.api.state import AppState
+from opscopilot.core.heap import collect_young_after, freeze_heap
 from opscopilot.core.logging import configure_logging
 from opscopilot.core.metrics import process_exiting
 from opscopilot.core.settings import Settings, get_settings
@@ -75,6 +76,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await start_state(settings, database)
         app.state.oc = state
+        # everything is imported and connected now: what is alive stays, out of the
+        # collector's way (opscopilot.core.heap)
+        collect_young_after(settings.api.gc_young_threshold)
+        freeze_heap(after="api")
         try:
             yield
         finally:

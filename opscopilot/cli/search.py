@@ -50,8 +50,9 @@ def items(
 
     table = Table("sku", "name", "supplier", "score", "matched")
     for hit in asyncio.run(_with_db(run)):
+        item = hit.values
         table.add_row(
-            hit.item.sku, hit.item.name, hit.item.supplier_name or "", f"{hit.score:.3f}",
+            item["sku"], item["name"], item["supplier_name"] or "", f"{hit.score:.3f}",
             hit.matched,
         )  # fmt: skip
     Console().print(table)

@@ -7,6 +7,8 @@ every function takes `sites` (None: all) to show only what the caller may see.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from sqlalchemy import or_, select, text
@@ -76,21 +78,26 @@ async def _params(
     return out
 
 
-def item_read(item: ManufacturingItem, params: list[SiteParamsRead] | None = None) -> ItemRead:
+def item_read(
+    item: ManufacturingItem | Mapping[str, Any], params: list[SiteParamsRead] | None = None
+) -> ItemRead:
+    """An item's answer, from its ORM object or its column values (a search hit's)."""
+    get: Callable[[str], Any] = item.get if isinstance(item, Mapping) else partial(getattr, item)
+    cost = get("standard_cost")
     return ItemRead(
-        id=item.id,
-        sku=item.sku,
-        name=item.name,
-        description=item.description,
-        uom=item.uom,
-        category=item.category,
-        standard_cost=float(item.standard_cost) if item.standard_cost is not None else None,
-        currency=item.currency,
-        supplier_name=item.supplier_name,
-        attributes=dict(item.attributes or {}),
+        id=get("id"),
+        sku=get("sku"),
+        name=get("name"),
+        description=get("description"),
+        uom=get("uom"),
+        category=get("category"),
+        standard_cost=float(cost) if cost is not None else None,
+        currency=get("currency"),
+        supplier_name=get("supplier_name"),
+        attributes=dict(get("attributes") or {}),
         sites=params or [],
-        created_at=item.created_at,
-        updated_at=item.updated_at,
+        created_at=get("created_at"),
+        updated_at=get("updated_at"),
     )
 
 
@@ -115,7 +122,8 @@ async def list_items(
         hits = await search_items(session, query=q, limit=limit, sites=sites, site_params=True)
         # each item read once: `items` and `matches` share it (serialised twice, same JSON)
         reads = [
-            item_read(h.item, [SiteParamsRead(**p._asdict()) for p in h.site_params]) for h in hits
+            item_read(h.values, [SiteParamsRead(**p._asdict()) for p in h.site_params])
+            for h in hits
         ]
         return ItemList(
             items=reads,

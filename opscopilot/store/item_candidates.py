@@ -1,5 +1,5 @@
-"""The candidate query of item search: every channel in one statement, one round trip,
-each candidate with its item's row.
+"""The candidate query of item search: every channel in one statement, one round trip;
+then the rows of the few items answered with (`fetch_items`).
 
 Channels, each answering (channel, item id, distance):
 - `sku`: the SKU as typed, with separators dropped ("sen80314"), a SKU-looking word of the
@@ -22,10 +22,10 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, Float, String, Text, Uuid, column, text
+from sqlalchemy import JSON, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.expression import ColumnClause
 
+from opscopilot.store.driver import fetch_records
 from opscopilot.store.models.items import ManufacturingItem
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
 from opscopilot.store.text_features import canonical_tokens
@@ -37,33 +37,22 @@ _SKU_LIKE = re.compile(r"^[\w./\-]{3,}$")
 _COMPACT_SKU = "regexp_replace(lower(i.sku), '[^a-z0-9]', '', 'g')"
 TRIGRAM_TEXT = "lower(name || ' ' || coalesce(supplier_name, ''))"
 TRIGRAM_INDEX = "ix_manufacturing_items_name_trgm"
-# The candidates carry their item's whole row (the statement joins it anyway), so that
-# search builds the few items it answers with without another round trip. Most candidates
-# are ranked and dropped: the JSON attributes come as text, decoded only for the items
-# answered with (`item_row`), and the terms untyped (asyncpg's list of str as it is):
-# decoding ~80 JSON documents a query was most of the Python time of reading candidates.
+# The answer's items are read by a second statement, for the few ranked first. Carried
+# by every candidate row (~100 rows of ~30 columns, planning parameters aggregated for
+# each) to answer with 10, they cost more than the round trip: GET /api/v1/items?q= at
+# 100,000 items went from 11.1 to 10.0 ms at p50, Postgres from 5.6 to 4.7 ms of CPU a
+# search and the API from 6.2 to 5.3 (bench/search). The JSON attributes come as text,
+# decoded here; the terms untyped (asyncpg's list of str as it is).
 _ITEM_COLUMNS = list(ManufacturingItem.__table__.columns)
 _RAW_JSON = frozenset(c.name for c in _ITEM_COLUMNS if isinstance(c.type, JSON))
 _ITEM_SELECT = ", ".join(
-    f"i.{c.name}::text AS it_{c.name}" if c.name in _RAW_JSON else f"i.{c.name} AS it_{c.name}"
-    for c in _ITEM_COLUMNS
+    f"i.{c.name}::text AS {c.name}" if c.name in _RAW_JSON else f"i.{c.name}" for c in _ITEM_COLUMNS
 )
-_RESULT_COLUMNS = [
-    column("ch", String),
-    column("id", Uuid),
-    column("d", Float),
-    column("terms"),
-    *(column(f"it_{c.name}", Text if c.name in _RAW_JSON else c.type) for c in _ITEM_COLUMNS),
-]
-
-ITEM_OFFSET = 4  # ch, id, d, terms
 # Planning parameters per site, as parallel arrays ordered by site (native array decoding:
 # the floats come as the server holds them).
 _PARAMS = ("site", "lead_time_days", "lead_time_std_days", "safety_stock", "reorder_point")
 _PARAMS_AGG = ", ".join(f"array_agg(p.{c} ORDER BY p.site) AS ps_{c}" for c in _PARAMS)
 _PARAMS_SELECT = ", ".join(f"sp.ps_{c}" for c in _PARAMS)
-_PARAMS_COLUMNS: list[ColumnClause[Any]] = [column(f"ps_{c}") for c in _PARAMS]
-_SKU_AT = ITEM_OFFSET + [c.name for c in _ITEM_COLUMNS].index("sku")
 
 _trigram: dict[str, bool] = {}
 # A word on this many items' rows or more is common: the term channel leaves it out (its
@@ -76,13 +65,12 @@ COMMON_TERMS_TTL_S = 600.0
 _common: dict[str, tuple[float, frozenset[str]]] = {}
 
 
-class Candidate(NamedTuple):  # ~80 per query: a tuple is cheaper to make than a dataclass
+class Candidate(NamedTuple):  # ~100 per query: a tuple is cheaper to make than a dataclass
     channel: str
     item_id: uuid.UUID
     distance: float
     sku: str
     terms: list[str] | None  # canonical tokens of the item's text, from its fuzzy row
-    row: Sequence[Any]  # the statement's row: the item's columns from `ITEM_OFFSET` on
 
 
 class SiteParams(NamedTuple):
@@ -93,14 +81,52 @@ class SiteParams(NamedTuple):
     reorder_point: float | None
 
 
-def item_row(candidate: Candidate) -> dict[str, Any]:
-    """The candidate's item row by column name, its JSON decoded."""
-    values = candidate.row
-    out = {c.name: values[n] for n, c in enumerate(_ITEM_COLUMNS, ITEM_OFFSET)}
-    for name in _RAW_JSON:
-        if out[name] is not None:
-            out[name] = json.loads(out[name])
+class FoundItem(NamedTuple):
+    values: dict[str, Any]  # the item's columns by name, its JSON decoded
+    site_params: list[SiteParams]  # by site (when asked for)
+
+
+async def fetch_items(
+    session: AsyncSession,
+    ids: Sequence[uuid.UUID],
+    *,
+    site_params: bool = False,
+    sites: tuple[str, ...] | None = None,
+) -> dict[uuid.UUID, FoundItem]:
+    """The items of `ids` (those still there); with `site_params`, each with its planning
+    parameters at `sites` (all sites when None), in the same round trip."""
+    if not ids:
+        return {}
+    params: dict[str, Any] = {"ids": list(ids)}
+    more, lateral = "", ""
+    if site_params:
+        mine = ""
+        if sites is not None:
+            mine = "AND p.site = ANY(:param_sites)"
+            params["param_sites"] = list(sites)
+        more = f", {_PARAMS_SELECT}"
+        lateral = (
+            f" LEFT JOIN LATERAL (SELECT {_PARAMS_AGG} FROM item_site_params p "
+            f"WHERE p.item_id = i.id {mine}) sp ON true"
+        )
+    sql = f"SELECT {_ITEM_SELECT}{more} FROM manufacturing_items i{lateral} WHERE i.id = ANY(:ids)"
+    out: dict[uuid.UUID, FoundItem] = {}
+    size = len(_ITEM_COLUMNS)
+    for record in await fetch_records(session, sql, params):
+        values = {c.name: record[n] for n, c in enumerate(_ITEM_COLUMNS)}
+        for name in _RAW_JSON:
+            if values[name] is not None:
+                values[name] = json.loads(values[name])
+        found = _site_params(record[size:]) if site_params else []
+        out[values["id"]] = FoundItem(values, found)
     return out
+
+
+def _site_params(arrays: Sequence[Any]) -> list[SiteParams]:
+    sites, *values = arrays
+    if sites is None:
+        return []
+    return [SiteParams(site, *(v[n] for v in values)) for n, site in enumerate(sites)]
 
 
 async def _database(session: AsyncSession) -> str:
@@ -207,11 +233,9 @@ async def fetch_candidates(
     ef_search: int,
     sites: tuple[str, ...] | None,
     exact: bool,
-    site_params: bool = False,
 ) -> list[Candidate]:
     """A row per channel that found an item; `vectors` holds the query embedded per model.
-    Items deleted since their vectors were written drop out here. `site_params`: each row
-    also carries its item's planning parameters at `sites` (see `site_params_of`)."""
+    Items deleted since their vectors were written drop out here."""
     vec_where = site_clause("e.entity_id") if sites else ""
     item_where = site_clause("i.id") if sites else ""
     # one vector channel (the default model is also the fuzzy one) looks twice as deep
@@ -260,35 +284,13 @@ async def fetch_candidates(
     # materialized: each channel runs once, whatever join the planner picks below (with an
     # items table it takes for empty, stale after a first load, it rescanned them per item)
     ctes.append(f"cand AS MATERIALIZED ({' UNION ALL '.join(parts)})")
-    columns, more, lateral = _RESULT_COLUMNS, "", ""
-    if site_params:
-        # the answer's planning parameters in the same round trip, not a query after it
-        mine = ""
-        if sites is not None:
-            mine = "AND p.site = ANY(:param_sites)"
-            params["param_sites"] = list(sites)
-        columns, more = _RESULT_COLUMNS + _PARAMS_COLUMNS, f", {_PARAMS_SELECT}"
-        lateral = (
-            f" LEFT JOIN LATERAL (SELECT {_PARAMS_AGG} FROM item_site_params p "
-            f"WHERE p.item_id = cand.id {mine}) sp ON true"
-        )
     # coalesce runs its subquery only for the rows without terms (the SKU channels'): a
     # join would probe the fuzzy row of every k-NN candidate, which already has its own
     sql = (
         f"WITH {', '.join(ctes)} SELECT cand.ch, cand.id, cand.d, "
         "coalesce(cand.terms, (SELECT t.terms FROM embeddings t WHERE t.entity_type = 'item' "
         f"AND t.entity_id = cand.id AND t.model = '{FUZZY_EMBEDDING_MODEL}')) AS terms, "
-        f"{_ITEM_SELECT}{more} FROM cand JOIN manufacturing_items i ON i.id = cand.id{lateral}"
+        "i.sku FROM cand JOIN manufacturing_items i ON i.id = cand.id"
     )
-    rows = (await session.execute(text(sql).columns(*columns), params)).all()
-    return [Candidate(r[0], r[1], float(r[2]), r[_SKU_AT], r[3], r) for r in rows]
-
-
-def site_params_of(candidate: Candidate) -> list[SiteParams]:
-    """The planning parameters per site of a candidate's item (`site_params=True`), by
-    site, limited to the sites searched."""
-    at = ITEM_OFFSET + len(_ITEM_COLUMNS)
-    sites, *values = candidate.row[at : at + len(_PARAMS)]
-    if sites is None:
-        return []
-    return [SiteParams(site, *(v[n] for v in values)) for n, site in enumerate(sites)]
+    rows = await fetch_records(session, sql, params)
+    return [Candidate(r[0], r[1], float(r[2]), r[4], r[3]) for r in rows]

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from opscopilot.store import item_candidates
+from opscopilot.store.driver import fetch_records, positional
 from opscopilot.store.engine import Database
 from opscopilot.store.item_candidates import fetch_candidates
 from opscopilot.store.models.search import FUZZY_EMBEDDING_MODEL
@@ -101,7 +103,7 @@ def _nodes(node: dict[str, Any]) -> Iterator[tuple[str, int]]:
 
 
 async def test_each_channel_runs_once_when_the_items_statistics_say_empty(
-    clean_db: Database, add_items: AddItems
+    clean_db: Database, add_items: AddItems, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A first load into a table last analysed empty: the planner takes the items for one row
     # and may loop over them with the channels inside; each channel must still run once.
@@ -109,11 +111,13 @@ async def test_each_channel_runs_once_when_the_items_statistics_say_empty(
         [{"sku": f"GSK-{n}", "name": f"Gasket EPDM PN{n:03d}", "supplier_name": "Acme Seals"}
          for n in range(300)]
     )  # fmt: skip
-    seen: list[tuple[str, Any]] = []
+    seen: list[tuple[str, dict[str, Any]]] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        seen.append((statement, params))
+    async def capture(session: AsyncSession, sql: str, params: dict[str, Any]) -> Any:
+        seen.append((sql, params))
+        return await fetch_records(session, sql, params)
 
+    monkeypatch.setattr(item_candidates, "fetch_records", capture)
     async with clean_db.transaction() as session:
         await session.execute(
             text(
@@ -124,19 +128,17 @@ async def test_each_channel_runs_once_when_the_items_statistics_say_empty(
     try:
         async with clean_db.session() as session:
             vectors = await query_vectors("gasket pn017 gsk-17", [FUZZY_EMBEDDING_MODEL])
-            event.listen(clean_db.engine.sync_engine, "before_cursor_execute", capture)
-            try:
-                await fetch_candidates(
-                    session, query="gasket pn017 gsk-17", vectors=vectors, k=40, ef_search=40,
-                    sites=None, exact=False,
-                )  # fmt: skip
-            finally:
-                event.remove(clean_db.engine.sync_engine, "before_cursor_execute", capture)
-            statement, params = next((s, p) for s, p in seen if "cand AS" in s)
-            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            await fetch_candidates(
+                session, query="gasket pn017 gsk-17", vectors=vectors, k=40, ef_search=40,
+                sites=None, exact=False,
+            )  # fmt: skip
+            (sql, params), *_ = seen
+            conn = await session.connection()
+            statement, names = positional(sql, conn.dialect)
+            driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
             explained = await driver.fetchval(
-                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", *params
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", *(params[n] for n in names)
             )  # the engine's driver may decode json itself
             (plan,) = json.loads(explained) if isinstance(explained, str) else explained
     finally:
