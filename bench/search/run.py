@@ -416,10 +416,18 @@ def _direct_figures(d: dict[str, Any], clients: int) -> dict[str, Any]:
     return out
 
 
-def run(*, url: str, folder: Path, items: int = 100_000, queries: int = 400) -> dict[str, Any]:
-    """The search figures on an existing, migrated database (bench/ingest calls this)."""
+def run(
+    *,
+    url: str,
+    folder: Path,
+    items: int = 100_000,
+    queries: int = 400,
+    data_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The search figures on an existing, migrated database (bench/ingest calls this);
+    `data_dir`: the embedded server's, for its CPU figures."""
     del folder  # nothing is written outside the database
-    return asyncio.run(measure(url, items=items, queries=queries, clients=4))
+    return asyncio.run(measure(url, items=items, queries=queries, clients=4, data_dir=data_dir))
 
 
 def _ints(value: str) -> tuple[int, ...]:
