@@ -20,29 +20,12 @@ DATABASE = "oc_bench_search"
 
 
 def run(*, url: str, folder: Path) -> dict[str, Any]:
-    from sqlalchemy import create_engine, pool, text
-    from sqlalchemy.engine import make_url
-
     from bench.search.run import SHARED_BUFFERS
     from bench.search.run import run as search_run
-    from bench.search.support import set_shared_buffers
-    from opscopilot.store import migrate
-    from opscopilot.store.urls import psycopg_sqlalchemy_url
+    from bench.search.support import own_database, set_shared_buffers
 
     data_dir = folder / "pgdata"
     url = set_shared_buffers(data_dir, url, SHARED_BUFFERS)
-    server = create_engine(
-        psycopg_sqlalchemy_url(url), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT"
-    )
-    search_url = make_url(url).set(database=DATABASE).render_as_string(hide_password=False)
-    try:
-        with server.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-            conn.execute(text(f"CREATE DATABASE {DATABASE}"))
-        migrate.upgrade(search_url)
+    with own_database(url, DATABASE) as search_url:
         figures = search_run(url=search_url, folder=folder, data_dir=data_dir)
-    finally:
-        with server.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        server.dispose()
     return {k if k.startswith("search_") else f"search_{k}": v for k, v in figures.items()}

@@ -10,21 +10,47 @@ from pathlib import Path
 from typing import Any
 
 
-def set_shared_buffers(data_dir: Path, url: str, size: str) -> str:
-    """ALTER SYSTEM on the benchmark's own embedded server, then restart it."""
+def _on_server(url: str, *statements: str) -> None:
+    """Run statements that cannot run in a transaction (ALTER SYSTEM, CREATE DATABASE)."""
     from sqlalchemy import create_engine, pool, text
 
-    from opscopilot.store.embedded import start_embedded, stop_embedded
     from opscopilot.store.urls import psycopg_sqlalchemy_url
 
     engine = create_engine(
         psycopg_sqlalchemy_url(url), poolclass=pool.NullPool, isolation_level="AUTOCOMMIT"
     )
-    with engine.connect() as conn:
-        conn.execute(text(f"ALTER SYSTEM SET shared_buffers = '{size}'"))
-    engine.dispose()
+    try:
+        with engine.connect() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def set_shared_buffers(data_dir: Path, url: str, size: str) -> str:
+    """ALTER SYSTEM on the benchmark's own embedded server, then restart it."""
+    from opscopilot.store.embedded import start_embedded, stop_embedded
+
+    _on_server(url, f"ALTER SYSTEM SET shared_buffers = '{size}'")
     stop_embedded(data_dir)
     return start_embedded(data_dir)
+
+
+@contextmanager
+def own_database(url: str, name: str) -> Iterator[str]:
+    """A new, empty database `name` on the server of `url` (one left over from an
+    interrupted run is dropped first), migrated; its URL; dropped afterwards."""
+    from sqlalchemy.engine import make_url
+
+    from opscopilot.store import migrate
+
+    _on_server(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}")
+    try:
+        own = make_url(url).set(database=name).render_as_string(hide_password=False)
+        migrate.upgrade(own)
+        yield own
+    finally:
+        _on_server(url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 async def ensure_catalog(db: Any, items: int) -> tuple[list[Any], dict[str, float]]:
